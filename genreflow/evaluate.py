@@ -1,0 +1,170 @@
+"""Score held-out predictions and write the files every model job leaves behind.
+
+Both model families (classic and networks) call :func:`write_evaluation`, so the report
+stage reads one layout (see ``docs/contracts.md``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import (
+    accuracy_score,
+    balanced_accuracy_score,
+    confusion_matrix,
+    f1_score,
+    recall_score,
+)
+
+
+def score_predictions(y_true, y_pred, classes):
+    """Accuracy, balanced accuracy, macro F1 and per-class recall.
+
+    Parameters
+    ----------
+    y_true, y_pred : array-like of str
+        True and predicted labels, one per scored item.
+    classes : sequence of str
+        Every class name, in the order of the report.
+
+    Returns
+    -------
+    dict
+        ``accuracy``, ``balanced_accuracy``, ``macro_f1``, ``per_genre_recall``.
+    """
+    classes = list(classes)
+    recall = recall_score(y_true, y_pred, labels=classes, average=None, zero_division=0)
+    return {
+        "accuracy": float(accuracy_score(y_true, y_pred)),
+        "balanced_accuracy": float(balanced_accuracy_score(y_true, y_pred)),
+        "macro_f1": float(
+            f1_score(y_true, y_pred, labels=classes, average="macro", zero_division=0)
+        ),
+        "per_genre_recall": {c: float(r) for c, r in zip(classes, recall)},
+    }
+
+
+def confusion_table(y_true, y_pred, classes):
+    """Confusion counts as a DataFrame: rows true genre, columns predicted genre."""
+    classes = list(classes)
+    counts = confusion_matrix(y_true, y_pred, labels=classes)
+    return pd.DataFrame(
+        counts,
+        index=pd.Index(classes, name="true"),
+        columns=pd.Index(classes, name="predicted"),
+    )
+
+
+def plot_confusion(table, path, title=""):
+    """Save a confusion matrix PNG: counts in each cell, colour by row-normalised rate."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    counts = table.to_numpy()
+    totals = counts.sum(axis=1, keepdims=True)
+    rates = np.divide(counts, totals, out=np.zeros(counts.shape), where=totals > 0)
+    n = len(table)
+    fig, ax = plt.subplots(figsize=(1.0 + 0.55 * n, 0.8 + 0.5 * n))
+    image = ax.imshow(rates, cmap="Blues", vmin=0.0, vmax=1.0)
+    ax.set_xticks(range(n), table.columns, rotation=45, ha="right")
+    ax.set_yticks(range(n), table.index)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    for i in range(n):
+        for j in range(n):
+            if counts[i, j]:
+                colour = "white" if rates[i, j] > 0.5 else "black"
+                ax.text(j, i, f"{counts[i, j]}", ha="center", va="center", color=colour)
+    fig.colorbar(image, ax=ax, label="share of the true genre's tracks")
+    ax.set_title(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def _atomic_write_text(path, text):
+    tmp = Path(f"{path}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def write_evaluation(outdir, predictions, classes, extra):
+    """Write ``metrics.json``, ``predictions.csv``, ``confusion.csv`` and ``.png``.
+
+    Parameters
+    ----------
+    outdir : path-like
+        The model job's folder, ``results/models/<model>/<input>/``.
+    predictions : pandas.DataFrame
+        One row per scored test track: ``track``, ``fold``, ``true``, ``predicted``
+        and, where the model gives them, ``p_<genre>`` probability columns.
+    classes : sequence of str
+        Every genre, in report order.
+    extra : dict
+        Facts about the job merged into ``metrics.json`` (``model``, ``input``,
+        ``mode``, ``best_params``, ``fit_seconds``, ``n_train``, ...).
+
+    Returns
+    -------
+    dict
+        The metrics written.
+    """
+    outdir = Path(outdir)
+    outdir.mkdir(parents=True, exist_ok=True)
+    if predictions.empty:
+        raise ValueError(f"{outdir}: no test predictions to score")
+    metrics = dict(extra)
+    metrics.update(score_predictions(predictions["true"], predictions["predicted"], classes))
+    metrics["n_test"] = int(len(predictions))
+    table = confusion_table(predictions["true"], predictions["predicted"], classes)
+
+    predictions.to_csv(outdir / "predictions.csv.tmp", index=False)
+    os.replace(outdir / "predictions.csv.tmp", outdir / "predictions.csv")
+    table.to_csv(outdir / "confusion.csv.tmp")
+    os.replace(outdir / "confusion.csv.tmp", outdir / "confusion.csv")
+    title = f"{metrics.get('model', '')} on {metrics.get('input', '')}: "
+    title += f"accuracy {metrics['accuracy']:.1%}"
+    plot_confusion(table, outdir / "confusion.png", title=title)
+    _atomic_write_text(outdir / "metrics.json", json.dumps(metrics, indent=2, default=_json_default) + "\n")
+    return metrics
+
+
+def _json_default(value):
+    # numpy scalars and arrays from best_params and friends
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    return str(value)
+
+
+def vote_tracks(window_proba, window_tracks, classes):
+    """Average window probabilities per track and pick the most probable genre.
+
+    Parameters
+    ----------
+    window_proba : numpy.ndarray, shape (n_windows, n_classes)
+        Class probabilities of each window.
+    window_tracks : array-like of str, shape (n_windows,)
+        The track each window was cut from.
+    classes : sequence of str
+        Class names in the column order of ``window_proba``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by track (first-seen order), with ``p_<genre>`` columns (mean window
+        probability) and ``predicted``.
+    """
+    classes = list(classes)
+    frame = pd.DataFrame(np.asarray(window_proba, dtype=float), columns=[f"p_{c}" for c in classes])
+    frame["track"] = np.asarray(window_tracks)
+    means = frame.groupby("track", sort=False).mean()
+    means["predicted"] = np.asarray(classes)[means.to_numpy().argmax(axis=1)]
+    return means

@@ -1,0 +1,161 @@
+"""Where tracks come from: the demo set, a folder tree, a manifest CSV, a download.
+
+Every source becomes the same track list: a DataFrame with ``track`` (``<label>/<stem>``),
+``label`` and ``path``, sorted by track, so the DAG is known before any job runs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tarfile
+import urllib.request
+from pathlib import Path
+
+import pandas as pd
+
+from genreflow import GTZAN_GENRES
+
+TRACK_COLUMNS = ["track", "label", "path"]
+# folders that hold the genre folders in common GTZAN copies
+KNOWN_SUBFOLDERS = ("genres", "genres_original", "Data/genres_original", "Data/genres")
+
+
+def demo_tracks(root, tracks_per_genre):
+    """The demo set's track list (files need not exist yet: rules generate them).
+
+    Parameters
+    ----------
+    root : path-like
+        Folder of the generated set, e.g. ``resources/demo``.
+    tracks_per_genre : int
+        Tracks per GTZAN genre.
+    """
+    rows = []
+    for genre in GTZAN_GENRES:
+        for i in range(tracks_per_genre):
+            stem = f"{genre}.{i:05d}"
+            rows.append((f"{genre}/{stem}", genre, str(Path(root) / genre / f"{stem}.wav")))
+    return pd.DataFrame(rows, columns=TRACK_COLUMNS)
+
+
+def folder_tracks(root, extensions=("wav", "au", "flac", "ogg", "mp3")):
+    """Tracks of a ``<root>/<label>/<file>`` tree; labels are the folder names.
+
+    ``root`` may also be a folder holding such a tree under one of the names common
+    GTZAN copies use (``genres/``, ``Data/genres_original/``).
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(
+            f"dataset.folder '{root}' is not a folder; set it to the folder holding one sub-folder per genre"
+        )
+    root = _genre_root(root, extensions)
+    suffixes = {f".{e.lower()}" for e in extensions}
+    rows = []
+    for label_dir in sorted(p for p in root.iterdir() if p.is_dir()):
+        for path in sorted(label_dir.iterdir()):
+            if path.is_file() and path.suffix.lower() in suffixes:
+                rows.append((f"{label_dir.name}/{path.stem}", label_dir.name, str(path)))
+    if not rows:
+        raise ValueError(
+            f"no audio files ({', '.join(sorted(suffixes))}) in sub-folders of '{root}'; "
+            "dataset.folder must hold <label>/<file> (e.g. GTZAN's genres/blues/blues.00000.wav)"
+        )
+    return _checked(pd.DataFrame(rows, columns=TRACK_COLUMNS), str(root))
+
+
+def manifest_tracks(manifest):
+    """Tracks listed in a CSV with columns ``path,label``.
+
+    Relative paths are resolved against the CSV's folder.
+    """
+    manifest = Path(manifest)
+    if not manifest.is_file():
+        raise FileNotFoundError(f"dataset.manifest '{manifest}' does not exist; give a CSV with columns path,label")
+    table = pd.read_csv(manifest, dtype=str)
+    missing = {"path", "label"} - set(table.columns)
+    if missing:
+        raise ValueError(f"{manifest}: missing column(s) {sorted(missing)}; the manifest needs columns path,label")
+    rows = []
+    for line, (path, label) in enumerate(zip(table["path"], table["label"]), start=2):
+        if not isinstance(path, str) or not isinstance(label, str):
+            raise ValueError(f"{manifest}, line {line}: empty path or label")
+        full = Path(path) if Path(path).is_absolute() else manifest.parent / path
+        rows.append((f"{label}/{full.stem}", label, str(full)))
+    tracks = _checked(pd.DataFrame(rows, columns=TRACK_COLUMNS), str(manifest))
+    absent = [p for p in tracks["path"] if not Path(p).is_file()]
+    if absent:
+        raise FileNotFoundError(
+            f"{manifest}: {len(absent)} listed file(s) do not exist, e.g. {absent[:3]}; fix the paths or remove the rows"
+        )
+    return tracks
+
+
+def sha256_of(path, chunk=1 << 20):
+    """Hex SHA-256 of a file, read in chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def fetch_archive(url, sha256, archive):
+    """Download ``url`` to ``archive`` (atomically) and check its SHA-256.
+
+    A mismatching download is kept beside as ``<archive>.bad`` for inspection and the
+    call fails naming both checksums.
+    """
+    archive = Path(archive)
+    archive.parent.mkdir(parents=True, exist_ok=True)
+    tmp = archive.with_name(archive.name + ".part")
+    with urllib.request.urlopen(url) as response, open(tmp, "wb") as out:
+        shutil.copyfileobj(response, out, length=1 << 20)
+    actual = sha256_of(tmp)
+    if sha256 and actual != sha256.lower():
+        os.replace(tmp, archive.with_name(archive.name + ".bad"))
+        raise ValueError(
+            f"{url}: sha256 is {actual}, dataset.download.sha256 expects {sha256}; "
+            "fix the URL or the checksum in config.yaml"
+        )
+    os.replace(tmp, archive)
+
+
+def unpack_archive(archive, dest):
+    """Unpack a tar archive into ``dest`` (atomically: a temp folder renamed at the end)."""
+    dest = Path(dest)
+    tmp = dest.with_name(dest.name + ".part")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    with tarfile.open(archive) as tar:
+        tar.extractall(tmp, filter="data")
+    shutil.rmtree(dest, ignore_errors=True)
+    os.replace(tmp, dest)
+
+
+def _genre_root(root, extensions):
+    suffixes = {f".{e.lower()}" for e in extensions}
+
+    def has_audio_subfolders(folder):
+        return any(
+            p.is_dir() and any(q.suffix.lower() in suffixes for q in p.iterdir()) for p in folder.iterdir()
+        )
+
+    if has_audio_subfolders(root):
+        return root
+    for name in KNOWN_SUBFOLDERS:
+        if (root / name).is_dir() and has_audio_subfolders(root / name):
+            return root / name
+    return root
+
+
+def _checked(tracks, where):
+    duplicated = tracks["track"][tracks["track"].duplicated()]
+    if len(duplicated):
+        raise ValueError(
+            f"{where}: tracks {duplicated.tolist()[:3]} appear more than once (same label and file stem "
+            "in two formats?); keep one file per track"
+        )
+    return tracks.sort_values("track").reset_index(drop=True)

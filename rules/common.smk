@@ -1,0 +1,140 @@
+# Targets and input functions. Everything here runs at parse time, so the DAG (one job
+# per track, one per model x input) is known before any job starts.
+import os
+import re
+import sys
+
+import pandas as pd
+
+sys.path.insert(0, workflow.basedir)
+# jobs (local, SLURM, conda) import the package from the checkout
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    p for p in (workflow.basedir, os.environ.get("PYTHONPATH", "")) if p
+)
+
+from genreflow import sources
+from genreflow.dataset import SEQUENCE_INPUTS, split_input
+
+
+SOURCE = config["dataset"]["source"]
+DEMO_ROOT = "resources/demo"
+DOWNLOAD_ROOT = "resources/download/genres"
+FEATURES = "results/features"
+
+
+def one_of(names):
+    """Wildcard constraint matching exactly one of ``names``."""
+    return "|".join(re.escape(n) for n in names) or "(?!)"
+
+
+def path_config(key):
+    """A configured path that must exist, with the config key named when it does not."""
+    section, name = key.split(".")
+    value = config[section][name]
+    if not value or not os.path.exists(value):
+        raise WorkflowError(
+            f"config key {key} = '{value}' does not exist; set it to an existing path "
+            f"in config.yaml or with --config {key}=PATH"
+        )
+    return value
+
+
+def list_tracks():
+    """Track list (track, label, path) of the configured source; empty for tables."""
+    if SOURCE == "demo":
+        return sources.demo_tracks(DEMO_ROOT, config["dataset"]["demo"]["tracks_per_genre"])
+    if SOURCE == "folder":
+        return sources.folder_tracks(
+            path_config("dataset.folder"), config["dataset"]["extensions"]
+        )
+    if SOURCE == "manifest":
+        return sources.manifest_tracks(path_config("dataset.manifest"))
+    if SOURCE == "download":
+        if not os.path.isdir(DOWNLOAD_ROOT):
+            return None  # known once the download rule has run (a checkpoint)
+        return sources.folder_tracks(DOWNLOAD_ROOT, config["dataset"]["extensions"])
+    return pd.DataFrame(columns=sources.TRACK_COLUMNS)
+
+
+if SOURCE == "table":
+    path_config("dataset.table")
+if config["split"]["method"] == "lists":
+    for part in ("train", "test"):
+        path_config(f"split.lists.{part}")
+
+TRACKS = list_tracks()
+
+
+def tracks_table(wildcards=None):
+    """Track list, waiting for the download checkpoint where the source needs it."""
+    if SOURCE == "download":
+        checkpoints.download_dataset.get()
+        return sources.folder_tracks(DOWNLOAD_ROOT, config["dataset"]["extensions"])
+    return TRACKS
+
+
+def audio_of(wildcards):
+    """Audio file of one track."""
+    table = tracks_table().set_index("track")
+    if wildcards.track not in table.index:
+        raise WorkflowError(f"unknown track '{wildcards.track}': not in the configured dataset")
+    return table.loc[wildcards.track, "path"]
+
+
+def label_of(wildcards):
+    return wildcards.track.split("/")[0]
+
+
+def track_feature_files(wildcards=None):
+    """Every per-track feature file: the merge's input."""
+    return expand(f"{FEATURES}/tracks/{{track}}.h5", track=tracks_table()["track"])
+
+
+def model_jobs(section):
+    """(model, input) pairs configured in ``classic.models`` or ``neural.models``."""
+    return [
+        (model, name)
+        for model, inputs in config[section].get("models", {}).items()
+        for name in inputs
+    ]
+
+
+def needs_audio(input_name):
+    base, segments = split_input(input_name)
+    return segments or base in SEQUENCE_INPUTS
+
+
+def runnable(jobs):
+    """Jobs that the source can feed: a feature table has no frames or sequences."""
+    if SOURCE != "table":
+        return jobs, {}
+    kept = [(m, i) for m, i in jobs if not needs_audio(i)]
+    skipped = {
+        (m, i): "needs audio frames; dataset.source is 'table'"
+        for m, i in jobs
+        if needs_audio(i)
+    }
+    return kept, skipped
+
+
+CLASSIC_JOBS, _classic_skipped = runnable(model_jobs("classic"))
+NETWORK_JOBS, _network_skipped = runnable(model_jobs("neural"))
+MODEL_JOBS = CLASSIC_JOBS + NETWORK_JOBS
+SKIPPED_JOBS = {**_classic_skipped, **_network_skipped}
+CLASSIC_MODELS = sorted({m for m, _ in CLASSIC_JOBS})
+CLASSIC_INPUTS = sorted({i for _, i in CLASSIC_JOBS})
+NETWORK_MODELS = sorted({m for m, _ in NETWORK_JOBS})
+NETWORK_INPUTS = sorted({i for _, i in NETWORK_JOBS})
+
+
+def model_outputs(name):
+    """One file of every runnable model job, e.g. ``metrics.json``."""
+    return [f"results/models/{m}/{i}/{name}" for m, i in MODEL_JOBS]
+
+
+def all_targets():
+    return [
+        f"{FEATURES}/features.csv",
+        "results/splits/split.csv",
+        "results/report/summary.md",
+    ]

@@ -1,0 +1,22 @@
+# Track-level split: stratified hold-out (default), k-fold, or published lists.
+
+
+rule make_split:
+    input:
+        table=f"{FEATURES}/features.csv",
+    output:
+        split="results/splits/split.csv",
+        summary="results/splits/summary.csv",
+        unmatched="results/splits/unmatched.csv",
+    params:
+        split=config["split"],
+    log:
+        "results/logs/make_split/split.log",
+    threads: 1
+    resources:
+        mem_mb=500,
+        runtime=5,
+    conda:
+        "../envs/classic.yaml"
+    script:
+        "../scripts/make_split.py"
