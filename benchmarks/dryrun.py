@@ -19,7 +19,7 @@ GOAL_S = 5.0
 
 def dry_run(*config):
     with tempfile.TemporaryDirectory() as workdir:
-        command = SNAKEMAKE + ["-n", "--quiet", "all", "--cores", "2", "--directory", workdir,
+        command = SNAKEMAKE + ["all", "-n", "--quiet=rules", "--cores", "2", "--directory", workdir,
                                "--snakefile", str(ROOT / "Snakefile"), "--configfile", str(ROOT / "config.yaml")]
         if config:
             command += ["--config", *config]

@@ -11,15 +11,17 @@ TINY = ROOT / "tests" / "config" / "tiny.yaml"
 
 def snakemake_command(workdir, *args, configfiles=(TINY,), config=()):
     """The command line running the repo's Snakefile with ``workdir`` as working folder."""
+    # targets first: --configfile and --config take several values and would eat them;
+    # options with several values in ``args`` must use the --option=value form
     command = [
-        sys.executable, "-m", "snakemake",
+        sys.executable, "-m", "snakemake", *map(str, args),
         "--snakefile", str(ROOT / "Snakefile"),
         "--directory", str(workdir),
         "--configfile", str(ROOT / "config.yaml"), *map(str, configfiles),
     ]
     if config:
         command += ["--config", *config]
-    return command + list(args)
+    return command
 
 
 def run_snakemake(workdir, *args, check=True, configfiles=(TINY,), config=(), timeout=1200):
@@ -36,7 +38,7 @@ def run_snakemake(workdir, *args, check=True, configfiles=(TINY,), config=(), ti
 
 def planned_jobs(workdir, *args, **kwargs):
     """``{rule: count}`` of the jobs a dry run would run."""
-    out = run_snakemake(workdir, "-n", "--quiet", "rules", *args, **kwargs).stdout
+    out = run_snakemake(workdir, *args, "-n", "--quiet=rules", **kwargs).stdout
     counts = {}
     in_table = False
     for line in out.splitlines():
@@ -47,6 +49,6 @@ def planned_jobs(workdir, *args, **kwargs):
         if in_table and len(parts) == 2 and parts[1].isdigit():
             if parts[0] != "total":
                 counts[parts[0]] = int(parts[1])
-        elif in_table and parts and not set(line.strip()) <= {"-"}:
+        elif in_table and parts and not set(line.strip()) <= {"-", " "}:
             in_table = False
     return counts
