@@ -3,6 +3,8 @@
 import os
 import subprocess
 import sys
+
+import yaml
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -22,6 +24,17 @@ def snakemake_command(workdir, *args, configfiles=(TINY,), config=()):
     if config:
         command += ["--config", *config]
     return command
+
+
+def overlay(folder, settings, name="overlay.yaml"):
+    """Write a config overlay (given after config.yaml and tiny.yaml) and return its path.
+
+    Nested settings go through a file: ``--config key={...}`` turns nested numbers into
+    strings.
+    """
+    path = Path(folder) / name
+    path.write_text(yaml.safe_dump(settings))
+    return path
 
 
 def run_snakemake(workdir, *args, check=True, configfiles=(TINY,), config=(), timeout=1200):

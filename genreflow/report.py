@@ -1,0 +1,773 @@
+"""The final report: every model x input side by side, beside the study's figures.
+
+Reads only the files the stages before it wrote (``docs/contracts.md``): each model job's
+``metrics.json``, ``predictions.csv`` and ``confusion.csv``, the data stage's
+``rejected.csv`` and the split's ``split.csv``. A configured model x input without
+outputs (switched off for the data source, or failed) is listed as missing with the
+reason where it is known, never silently dropped.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+import math
+import os
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+#: Columns of ``summary.csv``: the metrics of each model x input, then whether it ran.
+SUMMARY_COLUMNS = [
+    "model",
+    "input",
+    "mode",
+    "accuracy",
+    "balanced_accuracy",
+    "macro_f1",
+    "best_cv_score",
+    "n_train",
+    "n_test",
+    "fit_seconds",
+    "device",
+    "status",
+    "reason",
+]
+#: The per-job files the report reads.
+MODEL_FILES = ("metrics.json", "predictions.csv", "confusion.csv")
+#: Pairs the study names as most confused, in its order (same source as the figures).
+STUDY_CONFUSED_PAIRS = [
+    ("hiphop", "reggae"),
+    ("classical", "jazz"),
+    ("disco", "rock"),
+    ("disco", "hiphop"),
+    ("metal", "rock"),
+]
+STUDY_FIGURES = "study_figures.csv"
+SEGMENT_SUFFIX = "_seg"
+
+
+# --------------------------------------------------------------------------- inputs
+
+
+def read_study_figures(path=None):
+    """The study's reported accuracies, one row per model x input it reported.
+
+    Parameters
+    ----------
+    path : path-like, optional
+        A CSV in the layout of ``genreflow/data/study_figures.csv`` (the default, shipped
+        inside the package).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``model, input, study_model, study_input, accuracy, qualifier,
+        scored_on, train_time``; ``attrs["source"]`` names the study (from the file's
+        ``# source:`` comment line).
+    """
+    if path is None:
+        text = resources.files("genreflow").joinpath("data", STUDY_FIGURES).read_text()
+        name = f"genreflow/data/{STUDY_FIGURES}"
+    else:
+        text = Path(path).read_text()
+        name = str(path)
+    comments = [line[1:].strip() for line in text.splitlines() if line.startswith("#")]
+    sources = [c.split(":", 1)[1].strip() for c in comments if c.startswith("source:")]
+    if not sources:
+        raise ValueError(f"{name}: no '# source: ...' line naming the study")
+    rows = "\n".join(line for line in text.splitlines() if not line.startswith("#"))
+    figures = pd.read_csv(io.StringIO(rows), keep_default_na=False, dtype={"train_time": str})
+    figures["accuracy"] = figures["accuracy"].astype(float)
+    figures.attrs["source"] = sources[0]
+    return figures
+
+
+def job_dir(models_root, model, input_name):
+    """The folder of one model x input job: ``<models_root>/<model>/<input>``."""
+    return Path(models_root) / model / input_name
+
+
+def read_job(folder):
+    """Metrics, predictions and confusion table of one finished model x input job.
+
+    Raises
+    ------
+    ValueError
+        When ``metrics.json`` disagrees with ``predictions.csv`` (a stale or partly
+        rewritten folder): the message names both files and how to fix it.
+    """
+    folder = Path(folder)
+    metrics = json.loads((folder / "metrics.json").read_text())
+    predictions = pd.read_csv(folder / "predictions.csv")
+    confusion = pd.read_csv(folder / "confusion.csv", index_col=0)
+    recomputed = float((predictions["true"] == predictions["predicted"]).mean())
+    if not math.isclose(recomputed, float(metrics["accuracy"]), abs_tol=1e-9):
+        raise ValueError(
+            f"{folder / 'metrics.json'}: accuracy {metrics['accuracy']} disagrees with "
+            f"{folder / 'predictions.csv'} ({recomputed}); the folder holds outputs of "
+            f"different runs: rerun the job (snakemake --forcerun {folder / 'metrics.json'})"
+        )
+    if int(confusion.to_numpy().sum()) != len(predictions):
+        raise ValueError(
+            f"{folder / 'confusion.csv'}: {int(confusion.to_numpy().sum())} tracks, "
+            f"but {folder / 'predictions.csv'} has {len(predictions)}; rerun the job"
+        )
+    return metrics, predictions, confusion
+
+
+@dataclass
+class ModelResults:
+    """What the model jobs left behind, and which configured jobs left nothing."""
+
+    metrics: dict = field(default_factory=dict)  # (model, input) -> metrics.json
+    confusions: dict = field(default_factory=dict)  # (model, input) -> DataFrame
+    missing: dict = field(default_factory=dict)  # (model, input) -> reason
+
+
+def last_error_line(log_path, width=200):
+    """The most telling line of a job's log: the last one naming an error, else the last.
+
+    Returns an empty string for an empty or unreadable log.
+    """
+    try:
+        lines = [line.strip() for line in Path(log_path).read_text(errors="replace").splitlines()]
+    except OSError:
+        return ""
+    lines = [line for line in lines if line]
+    errors = [line for line in lines if "Error" in line or "CRITICAL" in line or "ERROR" in line]
+    line = (errors or lines or [""])[-1]
+    return line if len(line) <= width else line[: width - 3] + "..."
+
+
+def missing_reason(folder, absent, logs):
+    """Why a model x input has no outputs, from its log where there is one."""
+    reason = f"no {', '.join(absent)} in {folder}"
+    if not logs:
+        return f"{reason}: the job has not run (or failed before writing its log)"
+    log_path = logs[-1]
+    return (
+        f"{reason}: the job failed or was interrupted; {log_path} says: {last_error_line(log_path)}"
+    )
+
+
+def collect_model_results(jobs, models_root, skipped=None, logs_root=None):
+    """Read every configured model x input, noting the ones without outputs.
+
+    Parameters
+    ----------
+    jobs : iterable of (str, str)
+        Configured (model, input) pairs that should have run.
+    models_root : path-like
+        ``results/models``.
+    skipped : dict, optional
+        ``{(model, input): reason}`` for configured pairs that cannot run (e.g. sequence
+        inputs when the data source is a feature table).
+    logs_root : path-like, optional
+        ``results/logs``: a missing job's log (``<logs_root>/<rule>/<model>/<input>.log``)
+        gives the reason it failed.
+
+    Returns
+    -------
+    ModelResults
+    """
+    results = ModelResults()
+    for model, input_name in jobs:
+        folder = job_dir(models_root, model, input_name)
+        absent = [name for name in MODEL_FILES if not (folder / name).exists()]
+        if absent:
+            logs = sorted(Path(logs_root).glob(f"*/{model}/{input_name}.log")) if logs_root else []
+            results.missing[(model, input_name)] = missing_reason(folder, absent, logs)
+            continue
+        metrics, _, confusion = read_job(folder)
+        results.metrics[(model, input_name)] = metrics
+        results.confusions[(model, input_name)] = confusion
+    for (model, input_name), reason in (skipped or {}).items():
+        results.missing.setdefault((model, input_name), f"skipped: {reason}")
+    return results
+
+
+# --------------------------------------------------------------------------- tables
+
+
+def _number(value):
+    return np.nan if value is None else value
+
+
+def summary_table(results):
+    """One row per configured model x input, best held-out accuracy first.
+
+    Finished jobs come first (accuracy, then balanced accuracy, descending); missing
+    ones follow with ``status == "missing"`` and the reason.
+    """
+    rows = []
+    for (model, input_name), metrics in results.metrics.items():
+        rows.append(
+            {
+                "model": model,
+                "input": input_name,
+                "mode": metrics.get(
+                    "mode", "segments" if input_name.endswith(SEGMENT_SUFFIX) else "track"
+                ),
+                "accuracy": _number(metrics.get("accuracy")),
+                "balanced_accuracy": _number(metrics.get("balanced_accuracy")),
+                "macro_f1": _number(metrics.get("macro_f1")),
+                "best_cv_score": _number(metrics.get("best_cv_score")),
+                "n_train": _number(metrics.get("n_train")),
+                "n_test": _number(metrics.get("n_test")),
+                "fit_seconds": _number(metrics.get("fit_seconds")),
+                "device": metrics.get("device", ""),
+                "status": "ok",
+                "reason": "",
+            }
+        )
+    done = pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
+    done = done.sort_values(
+        ["accuracy", "balanced_accuracy", "model", "input"],
+        ascending=[False, False, True, True],
+        kind="stable",
+    )
+    missing = pd.DataFrame(
+        [
+            {
+                "model": m,
+                "input": i,
+                "mode": "segments" if i.endswith(SEGMENT_SUFFIX) else "track",
+                "status": "missing",
+                "reason": reason,
+            }
+            for (m, i), reason in sorted(results.missing.items())
+        ],
+        columns=SUMMARY_COLUMNS,
+    )
+    parts = [frame for frame in (done, missing) if not frame.empty]
+    if not parts:
+        return pd.DataFrame(columns=SUMMARY_COLUMNS)
+    return pd.concat(parts, ignore_index=True)[SUMMARY_COLUMNS]
+
+
+def paper_comparison(summary, study):
+    """Our held-out accuracy beside the study's figure for each model x input it reported.
+
+    Our segment-mode variant of the same model x input (``<input>_seg``) gets its own
+    row beside the same study figure.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``model, input, study_model, study_input, study_accuracy, qualifier,
+        scored_on, ours_input, ours_accuracy, ours_status, difference`` (ours minus the
+        study's, as a fraction; NaN where ours is missing).
+    """
+    rows = []
+    by_job = summary.set_index(["model", "input"]) if not summary.empty else None
+    for figure in study.itertuples(index=False):
+        candidates = [figure.input, figure.input + SEGMENT_SUFFIX]
+        found = [c for c in candidates if by_job is not None and (figure.model, c) in by_job.index]
+        for ours_input in found or [figure.input]:
+            row = {
+                "model": figure.model,
+                "input": figure.input,
+                "study_model": figure.study_model,
+                "study_input": figure.study_input,
+                "study_accuracy": figure.accuracy,
+                "qualifier": figure.qualifier,
+                "scored_on": figure.scored_on,
+                "ours_input": ours_input,
+                "ours_accuracy": np.nan,
+                "ours_status": "not configured",
+            }
+            if found:
+                ours = by_job.loc[(figure.model, ours_input)]
+                row["ours_status"] = ours["status"] if ours["status"] == "ok" else ours["reason"]
+                row["ours_accuracy"] = ours["accuracy"] if ours["status"] == "ok" else np.nan
+            rows.append(row)
+    comparison = pd.DataFrame(rows)
+    comparison["difference"] = comparison["ours_accuracy"] - comparison["study_accuracy"]
+    return comparison
+
+
+def pair_key(a, b):
+    """An unordered genre pair as a sorted tuple."""
+    return tuple(sorted((a, b)))
+
+
+def confused_pairs(confusions):
+    """Genre pairs most often mistaken for each other, summed over model x inputs.
+
+    Parameters
+    ----------
+    confusions : dict
+        ``{(model, input): DataFrame}`` of counts, rows true, columns predicted.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per unordered pair with at least one confusion: ``genre_a, genre_b``
+        (alphabetical), ``a_as_b, b_as_a`` (track counts summed over model x inputs),
+        ``total``, ``share_of_errors`` (of every misclassified track), ``n_jobs`` (model
+        x inputs confusing the pair at least once), most confused first.
+    """
+    columns = ["genre_a", "genre_b", "a_as_b", "b_as_a", "total", "share_of_errors", "n_jobs"]
+    counts = {}  # (a, b) -> [a predicted as b, b predicted as a]
+    jobs_with = {}
+    errors = 0
+    for table in confusions.values():
+        confused_here = set()
+        for true in table.index:
+            for predicted in table.columns:
+                n = int(table.loc[true, predicted])
+                if true == predicted or n == 0:
+                    continue
+                errors += n
+                key = pair_key(true, predicted)
+                counts.setdefault(key, [0, 0])[0 if true == key[0] else 1] += n
+                confused_here.add(key)
+        for key in confused_here:
+            jobs_with[key] = jobs_with.get(key, 0) + 1
+    rows = [
+        {
+            "genre_a": a,
+            "genre_b": b,
+            "a_as_b": ab,
+            "b_as_a": ba,
+            "total": ab + ba,
+            "share_of_errors": (ab + ba) / errors if errors else np.nan,
+            "n_jobs": jobs_with[(a, b)],
+        }
+        for (a, b), (ab, ba) in counts.items()
+    ]
+    pairs = pd.DataFrame(rows, columns=columns)
+    return pairs.sort_values(
+        ["total", "n_jobs", "genre_a", "genre_b"], ascending=[False, False, True, True]
+    ).reset_index(drop=True)
+
+
+def split_counts(split):
+    """Tracks per genre per part (``train``/``valid``/``test``, or fold for k-fold).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Rows genres plus ``total``, columns parts (or ``fold <k>``) plus ``total``.
+    """
+    if split.empty:
+        return pd.DataFrame()
+    if set(split["part"]) == {"cv"}:
+        column = "fold " + split["fold"].astype(str)
+    else:
+        order = {"train": 0, "valid": 1, "test": 2}
+        column = pd.Categorical(
+            split["part"], categories=sorted(set(split["part"]), key=lambda p: (order.get(p, 9), p))
+        )
+    counts = pd.crosstab(split["label"], column, margins=True, margins_name="total")
+    counts.index.name = "genre"
+    counts.columns.name = None
+    return counts
+
+
+# --------------------------------------------------------------------------- figures
+
+
+def grid_shape(n_panels, max_cols=4):
+    """(rows, columns) of a panel grid: at most ``max_cols`` columns, no empty row."""
+    cols = max(1, min(max_cols, n_panels))
+    return max(1, math.ceil(n_panels / cols)), cols
+
+
+def row_normalised(table):
+    """Each true genre's row divided by its track count (0 where a row is empty)."""
+    counts = table.to_numpy(dtype=float)
+    totals = counts.sum(axis=1, keepdims=True)
+    return np.divide(counts, totals, out=np.zeros_like(counts), where=totals > 0)
+
+
+def plot_confusion_grid(confusions, path, accuracies=None, max_cols=4):
+    """One figure, a confusion-matrix panel per model x input, one shared colour scale.
+
+    Colours are row-normalised rates (0..1: the share of a true genre's tracks given each
+    prediction), the same scale in every panel; cells show counts.
+
+    Parameters
+    ----------
+    confusions : dict
+        ``{(model, input): DataFrame}`` of counts, rows true, columns predicted.
+    path : path-like
+        PNG to write.
+    accuracies : dict, optional
+        ``{(model, input): accuracy}`` shown in the panel titles.
+
+    Returns
+    -------
+    int
+        The number of panels drawn.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    accuracies = accuracies or {}
+    genres = sorted({g for t in confusions.values() for g in (*t.index, *t.columns)})
+    n_rows, n_cols = grid_shape(len(confusions), max_cols)
+    side = 0.33 * max(len(genres), 4) + 1.2
+    fig, axes = plt.subplots(
+        n_rows,
+        n_cols,
+        figsize=(side * n_cols + 1.2, side * n_rows + 0.4),
+        squeeze=False,
+        layout="constrained",
+    )
+    image = None
+    for ax, ((model, input_name), table) in zip(axes.ravel(), confusions.items()):
+        table = table.reindex(index=genres, columns=genres, fill_value=0)
+        rates = row_normalised(table)
+        counts = table.to_numpy()
+        image = ax.imshow(rates, cmap="Blues", vmin=0.0, vmax=1.0)
+        ax.set_xticks(range(len(genres)), genres, rotation=90, fontsize=7)
+        ax.set_yticks(range(len(genres)), genres, fontsize=7)
+        ax.set_xlabel("predicted", fontsize=8)
+        ax.set_ylabel("true", fontsize=8)
+        title = f"{model} / {input_name}"
+        if (model, input_name) in accuracies:
+            title += f"\naccuracy {accuracies[(model, input_name)]:.1%}"
+        ax.set_title(title, fontsize=9)
+        for i, j in zip(*np.nonzero(counts)):
+            colour = "white" if rates[i, j] > 0.5 else "black"
+            ax.text(j, i, str(counts[i, j]), ha="center", va="center", fontsize=6, color=colour)
+    for ax in axes.ravel()[len(confusions) :]:
+        ax.set_axis_off()
+    if image is None:
+        axes[0, 0].text(0.5, 0.5, "no model results to show", ha="center", va="center")
+    else:
+        fig.colorbar(
+            image, ax=axes.ravel().tolist(), shrink=0.6, label="share of the true genre's tracks"
+        )
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return len(confusions)
+
+
+# --------------------------------------------------------------------------- text
+
+
+def _percent(value, digits=1):
+    return "" if value is None or pd.isna(value) else f"{value:.{digits}%}"
+
+
+def _points(value, qualifier="="):
+    if value is None or pd.isna(value):
+        return ""
+    # ours minus an upper bound is a lower bound on the difference, and so on
+    prefix = {"<": "> ", "~": "~ "}.get(qualifier, "")
+    return f"{prefix}{value * 100:+.1f} pp"
+
+
+def _integer(value):
+    return "" if value is None or pd.isna(value) else str(int(value))
+
+
+def _seconds(value):
+    return "" if value is None or pd.isna(value) else f"{value:.1f}"
+
+
+def summary_display(summary):
+    """The summary's finished rows formatted for reading (percentages, rank)."""
+    done = summary[summary["status"] == "ok"]
+    return pd.DataFrame(
+        {
+            "rank": range(1, len(done) + 1),
+            "model": done["model"],
+            "input": done["input"],
+            "mode": done["mode"],
+            "accuracy": done["accuracy"].map(_percent),
+            "balanced acc.": done["balanced_accuracy"].map(_percent),
+            "macro F1": done["macro_f1"].map(lambda v: "" if pd.isna(v) else f"{v:.3f}"),
+            "best CV": done["best_cv_score"].map(_percent),
+            "train": done["n_train"].map(_integer),
+            "test": done["n_test"].map(_integer),
+            "fit s": done["fit_seconds"].map(_seconds),
+            "device": done["device"].fillna(""),
+        }
+    )
+
+
+def missing_display(summary):
+    missing = summary[summary["status"] != "ok"]
+    return missing[["model", "input", "reason"]]
+
+
+def pairs_display(pairs, n=10):
+    top = pairs.head(n)
+    return pd.DataFrame(
+        {
+            "pair": top["genre_a"] + " / " + top["genre_b"],
+            "1st as 2nd": top["a_as_b"],
+            "2nd as 1st": top["b_as_a"],
+            "tracks": top["total"],
+            "share of errors": top["share_of_errors"].map(_percent),
+            "model x inputs": top["n_jobs"],
+        }
+    )
+
+
+def comparison_display(comparison):
+    return pd.DataFrame(
+        {
+            "model": comparison["model"],
+            "input": comparison["input"],
+            "study": [
+                ("" if q == "=" else f"{q} ") + _percent(a)
+                for q, a in zip(comparison["qualifier"], comparison["study_accuracy"])
+            ],
+            "study scored on": comparison["scored_on"],
+            "ours (input)": comparison["ours_input"],
+            "ours": [
+                _percent(a) if s == "ok" else s
+                for a, s in zip(comparison["ours_accuracy"], comparison["ours_status"])
+            ],
+            "difference": [
+                _points(d, q) for d, q in zip(comparison["difference"], comparison["qualifier"])
+            ],
+        }
+    )
+
+
+def markdown_table(frame):
+    """A DataFrame as a GitHub Markdown table (``None.`` when empty).
+
+    Hand-written rather than ``DataFrame.to_markdown`` to keep ``tabulate`` out of the
+    report's environment; cells are ``str()`` of the values with ``|`` escaped.
+    """
+    if frame.empty:
+        return "None.\n"
+
+    def cell(value):
+        text = (
+            "" if value is None or (not isinstance(value, str) and pd.isna(value)) else str(value)
+        )
+        return text.replace("|", "\\|").replace("\n", " ")
+
+    header = [cell(c) for c in frame.columns]
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += [
+        "| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(index=False)
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _study_pair_ranks(pairs):
+    ranks = {
+        pair_key(a, b): k + 1 for k, (a, b) in enumerate(zip(pairs["genre_a"], pairs["genre_b"]))
+    }
+    return pd.DataFrame(
+        {
+            "study's pair": [f"{a} / {b}" for a, b in STUDY_CONFUSED_PAIRS],
+            "our rank": [
+                str(ranks[pair_key(a, b)]) if pair_key(a, b) in ranks else "never confused"
+                for a, b in STUDY_CONFUSED_PAIRS
+            ],
+        }
+    )
+
+
+def _test_facts(split):
+    if split.empty:
+        return "no tracks in the split"
+    if set(split["part"]) == {"cv"}:
+        return f"{len(split)} tracks, {split['fold'].nunique()}-fold cross-validation"
+    parts = split["part"].value_counts()
+    return (
+        ", ".join(f"{parts[p]} {p}" for p in ("train", "valid", "test") if p in parts) + " tracks"
+    )
+
+
+def summary_markdown(summary, pairs, split, dataset=""):
+    """``summary.md``: the summary table best first, missing jobs, confused pairs."""
+    lines = [
+        "# Genre classification: summary",
+        "",
+        f"Data: {dataset or 'see config.yaml'}; split: {_test_facts(split)}.",
+        "Every accuracy is on held-out tracks (test part, or each track's test fold).",
+        "",
+        markdown_table(summary_display(summary)),
+        "## Missing model x inputs",
+        "",
+        markdown_table(missing_display(summary)),
+        "## Most-confused genre pairs (summed over every model x input)",
+        "",
+        markdown_table(pairs_display(pairs)),
+    ]
+    return "\n".join(lines)
+
+
+def comparison_markdown(comparison, source, pairs):
+    """``paper_comparison.md``: ours beside the study's figures, and the difference."""
+    lines = [
+        "# Our accuracy beside the study's",
+        "",
+        f"Source of the study's figures: {source} (`genreflow/data/{STUDY_FIGURES}`).",
+        "",
+        "- The study's classic models were scored on a 25% stratified hold-out of the full",
+        "  GTZAN (1000 tracks); ours on the held-out tracks of the configured data.",
+        "- The study's networks (ANN, CNN, LSTM, simple RNN) were trained on the whole set",
+        "  and **scored on training data** (`study scored on = training`): their figures",
+        "  are not comparable with our held-out ones.",
+        "- difference = ours minus the study's, in percentage points; `> ` where the study",
+        "  gave an upper bound, `~ ` where it gave an approximate figure.",
+        "",
+        markdown_table(comparison_display(comparison)),
+        "## The study's most-confused pairs among ours",
+        "",
+        markdown_table(_study_pair_ranks(pairs)),
+    ]
+    return "\n".join(lines)
+
+
+def data_markdown(rejected, split):
+    """``data.md``: quarantined tracks and the tracks per genre in each split part."""
+    counts = split_counts(split)
+    lines = [
+        "# Data",
+        "",
+        f"## Rejected tracks ({len(rejected)})",
+        "",
+        markdown_table(rejected[["track", "source", "reason"]]),
+        f"## Split: {_test_facts(split)}",
+        "",
+        markdown_table(counts.reset_index()),
+    ]
+    return "\n".join(lines)
+
+
+def _html_table(frame):
+    if frame.empty:
+        return "<p>None.</p>"
+    return frame.to_html(index=False, border=1, escape=True, na_rep="")
+
+
+def summary_html(summary, comparison, source, pairs, rejected, split, dataset="", grid_png=None):
+    """Every table of the report (and the confusion grid) as one self-contained HTML fragment.
+
+    Snakemake's report shows it as a result and on its front page (``report/workflow.rst``);
+    the grid is embedded as a data URI so the fragment needs no other file.
+    """
+    counts = split_counts(split)
+    sections = [
+        (
+            "Held-out accuracy, best first",
+            f"<p>Data: {html.escape(dataset or 'see config.yaml')}; split: "
+            f"{html.escape(_test_facts(split))}.</p>" + _html_table(summary_display(summary)),
+        ),
+        ("Missing model x inputs", _html_table(missing_display(summary))),
+        (
+            "Beside the study's figures",
+            f"<p>Source: {html.escape(source)}. The study's networks were scored on "
+            "training data.</p>" + _html_table(comparison_display(comparison)),
+        ),
+        ("Most-confused genre pairs", _html_table(pairs_display(pairs))),
+    ]
+    if grid_png is not None:
+        encoded = base64.b64encode(Path(grid_png).read_bytes()).decode("ascii")
+        sections.append(
+            (
+                "Confusion matrices",
+                "<p>Rows true genre, columns predicted; colour = share of the true genre's "
+                "tracks, the same 0 to 1 scale in every panel.</p>"
+                '<img alt="confusion matrices of every model x input" style="max-width: 100%" '
+                f'src="data:image/png;base64,{encoded}">',
+            )
+        )
+    sections += [
+        (f"Rejected tracks ({len(rejected)})", _html_table(rejected)),
+        (
+            "Split: tracks per genre and part",
+            _html_table(counts.reset_index()) if not counts.empty else "<p>None.</p>",
+        ),
+    ]
+    body = "\n".join(f"<h2>{html.escape(title)}</h2>\n{content}" for title, content in sections)
+    return f'<div class="genreflow-summary">\n{body}\n</div>\n'
+
+
+def front_page_html(summary, n_best=5):
+    """The best model x inputs as a short HTML table for the report's front page.
+
+    Snakemake's report centres its front page vertically, so a tall page loses its top:
+    this stays short, and the full tables live in ``summary.html``.
+    """
+    shown = summary_display(summary).head(n_best)
+    shown = shown[["rank", "model", "input", "accuracy", "balanced acc.", "macro F1"]]
+    n_done = int((summary["status"] == "ok").sum())
+    n_missing = len(summary) - n_done
+    note = f"Best {len(shown)} of {n_done} model x inputs, held-out accuracy"
+    if n_missing:
+        note += f"; {n_missing} missing (see summary.html)"
+    return f"<p><strong>{html.escape(note)}</strong></p>\n{_html_table(shown)}\n"
+
+
+# --------------------------------------------------------------------------- all
+
+
+def _atomic_write_text(path, text):
+    tmp = Path(f"{path}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def write_report(results, rejected, split, outputs, study=None, dataset=""):
+    """Write every report file.
+
+    Parameters
+    ----------
+    results : ModelResults
+        From :func:`collect_model_results`.
+    rejected, split : pandas.DataFrame
+        ``rejected.csv`` and ``split.csv`` of the data stage.
+    outputs : mapping
+        Paths by name: ``summary_csv, summary_md, summary_html, comparison_md,
+        comparison_csv, confusion_grid, pairs_csv, data_md, front_html``.
+    study : pandas.DataFrame, optional
+        The study's figures (default: :func:`read_study_figures`).
+    dataset : str
+        What data the run used, for the reader.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The summary table.
+    """
+    study = read_study_figures() if study is None else study
+    source = study.attrs.get("source", "")
+    summary = summary_table(results)
+    comparison = paper_comparison(summary, study)
+    pairs = confused_pairs(results.confusions)
+    for path in outputs.values():
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+
+    summary.to_csv(outputs["summary_csv"], index=False)
+    _atomic_write_text(outputs["summary_md"], summary_markdown(summary, pairs, split, dataset))
+    _atomic_write_text(outputs["front_html"], front_page_html(summary))
+    comparison.to_csv(outputs["comparison_csv"], index=False)
+    _atomic_write_text(outputs["comparison_md"], comparison_markdown(comparison, source, pairs))
+    pairs.to_csv(outputs["pairs_csv"], index=False)
+    _atomic_write_text(outputs["data_md"], data_markdown(rejected, split))
+    accuracies = {job: m["accuracy"] for job, m in results.metrics.items()}
+    ordered = {  # panels in the summary's order: best first
+        (m, i): results.confusions[(m, i)]
+        for m, i in summary.loc[summary["status"] == "ok", ["model", "input"]].itertuples(
+            index=False
+        )
+    }
+    plot_confusion_grid(ordered, outputs["confusion_grid"], accuracies)
+    _atomic_write_text(
+        outputs["summary_html"],
+        summary_html(
+            summary, comparison, source, pairs, rejected, split, dataset, outputs["confusion_grid"]
+        ),
+    )
+    return summary
