@@ -1,0 +1,142 @@
+"""Decode audio files into the study's waveform: float32, mono, 22050 Hz.
+
+One decode per track. The values equal ``librosa.load(path, sr=22050, mono=True)``
+(the study's loader): libsndfile reads wav/au/flac/ogg/mp3, channels are averaged
+(``librosa.to_mono``) and other rates are resampled with librosa's default
+``soxr_hq``; what libsndfile cannot open goes through librosa's audioread fallback.
+Files that cannot give a waveform raise :class:`AudioError`, which names the file.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import warnings
+
+import librosa
+import numpy as np
+import soundfile as sf
+
+#: Sampling rate of every waveform genreflow works on (GTZAN's own rate).
+SR = 22050
+
+# libsndfile logs "data : <declared> (should be <actual>)" when a WAV's data chunk
+# claims more bytes than the file holds: a cut download or an interrupted copy.
+_DATA_SIZE_MISMATCH = re.compile(r"^data\s*:\s*(\d+)\s*\(should be (\d+)\)", re.MULTILINE)
+# Streaming writers leave a placeholder size (0 or 0xFFFFFFFF) there; not a truncation.
+_PLACEHOLDER_SIZES = (0, 0xFFFFFFFF, 0x7FFFFFFF)
+_SAMPLE_BYTES = {
+    "PCM_U8": 1,
+    "PCM_S8": 1,
+    "PCM_16": 2,
+    "PCM_24": 3,
+    "PCM_32": 4,
+    "FLOAT": 4,
+    "DOUBLE": 8,
+}
+
+
+class AudioError(Exception):
+    """An audio file that cannot give a waveform.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file.
+    reason : str
+        What is wrong with it, in words.
+    """
+
+    def __init__(self, path, reason):
+        self.path = os.fspath(path)
+        self.reason = reason
+        super().__init__(f"{self.path}: {reason}")
+
+
+def load_audio(path, sr=SR):
+    """Decode an audio file into a mono float32 waveform at ``sr`` Hz.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        Audio file (wav, au, flac, ogg, mp3, or whatever libsndfile/audioread read).
+    sr : int
+        Target sampling rate; other rates are resampled (librosa's ``soxr_hq``).
+
+    Returns
+    -------
+    y : numpy.ndarray, shape (n_samples,), float32
+        The waveform, equal to ``librosa.load(path, sr=sr, mono=True)[0]``.
+    sr : int
+        The sampling rate of ``y``.
+
+    Raises
+    ------
+    AudioError
+        The file is missing, empty (0 bytes), not audio, truncated, or holds no samples.
+    """
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise AudioError(path, "file not found")
+    if os.path.getsize(path) == 0:
+        raise AudioError(path, "empty file (0 bytes)")
+    try:
+        y, native_sr = _read_soundfile(path)
+    except sf.SoundFileRuntimeError as exc:
+        # libsndfile does not know the format (e.g. m4a): librosa's audioread route.
+        y, native_sr = _read_audioread(path, exc)
+    if y.size == 0:
+        raise AudioError(path, "no audio samples in the file")
+    if native_sr != sr:
+        y = librosa.resample(y, orig_sr=native_sr, target_sr=sr, res_type="soxr_hq")
+    return np.ascontiguousarray(y, dtype=np.float32), sr
+
+
+def _read_soundfile(path):
+    """Read with libsndfile as ``librosa.load`` does; down-mix; refuse truncated WAVs."""
+    with sf.SoundFile(path) as f:
+        _check_not_truncated(path, f)
+        data = f.read(dtype="float32", always_2d=True)  # (frames, channels)
+        native_sr = f.samplerate
+    if data.shape[1] == 1:
+        return data[:, 0], native_sr
+    # Channels first, as librosa.load hands them to librosa.to_mono (their mean).
+    return librosa.to_mono(data.T), native_sr
+
+
+def _check_not_truncated(path, f):
+    """Raise AudioError when the header declares more audio than the file holds."""
+    match = _DATA_SIZE_MISMATCH.search(f.extra_info)
+    if match is None:
+        return
+    declared, actual = (int(g) for g in match.groups())
+    if declared in _PLACEHOLDER_SIZES or declared <= actual:
+        return
+    width = _SAMPLE_BYTES.get(f.subtype)
+    if width:
+        per_second = width * f.channels * f.samplerate
+        sizes = f"{declared / per_second:.1f} s of audio but it holds {actual / per_second:.1f} s"
+    else:
+        sizes = f"{declared} bytes of audio but it holds {actual}"
+    raise AudioError(
+        path,
+        f"truncated file: its header declares {sizes} (an incomplete copy or download; "
+        "replace or remove it)",
+    )
+
+
+def _read_audioread(path, soundfile_error):
+    """librosa's fallback decoder (audioread) for formats libsndfile lacks."""
+    try:
+        with warnings.catch_warnings():
+            # librosa warns that it falls back to (deprecated) audioread: expected here.
+            warnings.simplefilter("ignore", (UserWarning, FutureWarning))
+            y, native_sr = librosa.load(path, sr=None, mono=True)
+    except Exception as exc:  # audioread raises several unrelated types
+        libsndfile_says = getattr(soundfile_error, "error_string", str(soundfile_error))
+        raise AudioError(
+            path,
+            f"cannot decode as audio (libsndfile: {libsndfile_says}; audioread: "
+            f"{type(exc).__name__} {exc}".rstrip() + "); not an audio file, or a damaged one",
+        ) from exc
+    return y, native_sr
