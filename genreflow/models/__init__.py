@@ -1,0 +1,1 @@
+"""Genre classifiers: classic scikit-learn models (``classic``) and Keras networks (``neural``)."""

@@ -1,0 +1,303 @@
+"""Network settings from config and the Keras models they describe.
+
+``network_settings`` turns the ``neural:`` section of ``config.yaml`` into the settings
+of one model x input job; the Snakemake rule passes them as ``params``, so editing one
+architecture reruns only the jobs that use it. ``build_network`` builds the Keras model.
+
+This module imports Keras only inside the builders: the Snakefile imports it to resolve
+params, and parsing the workflow should not start TensorFlow.
+"""
+
+from __future__ import annotations
+
+import copy
+
+from genreflow.dataset import TABLE_INPUTS, split_input
+
+#: Training keys: set at the top of ``neural:``, overridable per architecture and input.
+TRAINING_DEFAULTS = {
+    "epochs": 100,
+    "batch_size": 32,
+    "patience": 10,
+    "monitor": "val_loss",
+    "valid_size": 0.15,
+    "learning_rate": 0.001,
+    "seed": 0,
+    "deterministic": True,
+    "max_frames": 0,
+    "scale": True,
+}
+
+#: Architecture keys of each kind, with their defaults.
+KIND_DEFAULTS = {
+    "dense": {
+        "units": [512, 512, 512, 128],
+        "activation": "relu",
+        "dropout": 0.1,
+        "l2": 0.001,
+    },
+    "conv2d": {
+        "filters": [64, 32, 32, 16],
+        "kernels": [3, 3, 2, 1],
+        "pools": [2, 2, 2, 1],
+        "batchnorm": True,
+        "activation": "relu",
+        "dense": [64],
+        "dense_activation": "relu",
+        "dropout": 0.3,
+        "l2": 0.001,
+    },
+    "simple_rnn": {
+        "units": [64, 64],
+        "dense": [64],
+        "dense_activation": "relu",
+        "dropout": 0.0,
+        "l2": 0.0,
+    },
+    "lstm": {
+        "units": [64, 64],
+        "dense": [64],
+        "dense_activation": "relu",
+        "dropout": 0.0,
+        "l2": 0.0,
+    },
+}
+RECURRENT_KINDS = ("simple_rnn", "lstm")
+#: Inputs each kind accepts (tables are vectors: only dense layers take them).
+SEQUENCE_BASES = ("mfcc", "mel", "mfcc+mel")
+
+
+def network_settings(neural, model, input_name, segments=None):
+    """Resolve the settings of one network job from the ``neural:`` config section.
+
+    Later entries override earlier ones: the training keys at the top of ``neural``,
+    ``architectures.<model>``, its ``inputs.<base input>`` (``mel`` for ``mel_seg``),
+    then its ``inputs.<input>`` (exact name).
+
+    Parameters
+    ----------
+    neural : dict
+        The ``neural`` section of the config.
+    model : str
+        A key of ``neural.architectures`` (e.g. ``cnn``).
+    input_name : str
+        ``all_stats``, ``mfcc_stats``, ``mfcc``, ``mel``, ``mfcc+mel``, optionally with
+        the ``_seg`` suffix.
+    segments : dict, optional
+        The ``segments`` config section (``length``, ``hop`` in seconds); needed for
+        ``_seg`` inputs.
+
+    Returns
+    -------
+    dict
+        ``model``, ``input``, ``base_input``, ``mode`` (``track`` | ``segments``),
+        ``segments`` (``{"length", "hop"}`` or None), ``training`` and
+        ``architecture`` (with ``kind``). Plain data, fit for Snakemake ``params``.
+    """
+    architectures = neural.get("architectures") or {}
+    if model not in architectures:
+        raise KeyError(
+            f"config neural.architectures has no entry '{model}' (known: {sorted(architectures)}); "
+            f"add one with a 'kind' ({', '.join(KIND_DEFAULTS)}) or remove '{model}' from neural.models"
+        )
+    base, is_segments = split_input(input_name)
+    if base not in TABLE_INPUTS + SEQUENCE_BASES:
+        raise ValueError(
+            f"config neural.models.{model}: unknown input '{input_name}'; use one of "
+            f"{list(TABLE_INPUTS + SEQUENCE_BASES)}, optionally with the '_seg' suffix"
+        )
+    entry = copy.deepcopy(architectures[model])
+    overrides = entry.pop("inputs", None) or {}
+    kind = entry.get("kind")
+    if kind not in KIND_DEFAULTS:
+        raise ValueError(
+            f"config neural.architectures.{model}.kind is {kind!r}; use one of {list(KIND_DEFAULTS)}"
+        )
+    merged = dict(entry)
+    for key in (base, input_name):
+        if key in overrides:
+            merged.update(overrides[key])
+
+    training = {k: neural.get(k, v) for k, v in TRAINING_DEFAULTS.items()}
+    architecture = {"kind": kind, **copy.deepcopy(KIND_DEFAULTS[kind])}
+    where = f"neural.architectures.{model}"
+    for key, value in merged.items():
+        if key in training:
+            training[key] = value
+        elif key in architecture:
+            architecture[key] = value
+        else:
+            raise ValueError(
+                f"config {where}: unknown key '{key}' for kind '{kind}'; architecture keys are "
+                f"{sorted(architecture)}, training keys {sorted(training)}"
+            )
+    _check_architecture(architecture, where)
+    if base in TABLE_INPUTS and kind != "dense":
+        raise ValueError(
+            f"config neural.models.{model}: '{input_name}' is a table of statistics; "
+            f"only kind 'dense' takes it (this model is '{kind}')"
+        )
+    if is_segments:
+        if not segments:
+            raise ValueError(f"input '{input_name}' needs the segments section (length, hop) of the config")
+        window = {"length": float(segments["length"]), "hop": float(segments["hop"])}
+    else:
+        window = None
+    return {
+        "model": model,
+        "input": input_name,
+        "base_input": base,
+        "mode": "segments" if is_segments else "track",
+        "segments": window,
+        "training": training,
+        "architecture": architecture,
+    }
+
+
+def _check_architecture(arch, where):
+    if arch["kind"] == "conv2d":
+        lengths = {k: len(arch[k]) for k in ("filters", "kernels", "pools")}
+        if len(set(lengths.values())) != 1:
+            raise ValueError(
+                f"config {where}: filters, kernels and pools need one entry per conv layer; got lengths {lengths}"
+            )
+    layers = arch.get("units", arch.get("filters"))
+    if not layers:
+        raise ValueError(f"config {where}: needs at least one layer (units or filters)")
+    dropout = arch["dropout"]
+    if (
+        isinstance(dropout, list)
+        and "units" in arch
+        and arch["kind"] == "dense"
+        and len(dropout) != len(arch["units"])
+    ):
+        raise ValueError(
+            f"config {where}: dropout list needs one value per dense layer ({len(arch['units'])})"
+        )
+
+
+def describe(architecture):
+    """One line naming the layers, e.g. ``conv2d 64-32-32-16 k3-3-2-1 p2-2-2-1 dense 64``."""
+    kind = architecture["kind"]
+    if kind == "conv2d":
+        return (
+            f"conv2d {_dash(architecture['filters'])} k{_dash(architecture['kernels'])} "
+            f"p{_dash(architecture['pools'])} dense {_dash(architecture['dense'])}"
+        )
+    text = f"{kind} {_dash(architecture['units'])}"
+    if kind in RECURRENT_KINDS and architecture["dense"]:
+        text += f" dense {_dash(architecture['dense'])}"
+    return text
+
+
+def _dash(values):
+    return "-".join(str(v) for v in values)
+
+
+def build_network(architecture, input_shape, n_classes, mean=None, variance=None):
+    """Build the Keras model of an architecture: inputs -> scaling -> layers -> logits.
+
+    Parameters
+    ----------
+    architecture : dict
+        ``network_settings(...)["architecture"]``.
+    input_shape : tuple of int
+        Shape of one example: ``(n_features,)`` for tables, ``(frames, features)``
+        (time first) for sequences.
+    n_classes : int
+        Size of the output layer (logits; no softmax).
+    mean, variance : numpy.ndarray, optional
+        Per-feature statistics of the training data. When given, the model starts with a
+        ``Normalization`` layer holding them, so ``model.keras`` scales its own inputs.
+
+    Returns
+    -------
+    keras.Model
+    """
+    import keras
+    from keras import layers
+
+    inputs = keras.Input(shape=tuple(input_shape), name="features")
+    x = inputs
+    if mean is not None:
+        x = layers.Normalization(axis=-1, mean=mean, variance=variance, name="scaler")(x)
+    kind = architecture["kind"]
+    if kind == "dense":
+        x = _dense_stack(
+            x,
+            architecture["units"],
+            architecture["activation"],
+            architecture["dropout"],
+            architecture["l2"],
+            flatten=True,
+        )
+    elif kind == "conv2d":
+        x = _conv_stack(x, architecture)
+        x = _dense_stack(
+            x,
+            architecture["dense"],
+            architecture["dense_activation"],
+            architecture["dropout"],
+            architecture["l2"],
+            flatten=True,
+        )
+    else:
+        if len(input_shape) != 2:
+            raise ValueError(
+                f"a {kind} network needs (frames, features) examples, got shape {tuple(input_shape)}"
+            )
+        recurrent = layers.LSTM if kind == "lstm" else layers.SimpleRNN
+        units = architecture["units"]
+        for i, n in enumerate(units):
+            x = recurrent(
+                n,
+                return_sequences=i < len(units) - 1,
+                dropout=architecture["dropout"],
+                name=f"{kind}_{i + 1}",
+            )(x)
+        x = _dense_stack(
+            x,
+            architecture["dense"],
+            architecture["dense_activation"],
+            architecture["dropout"],
+            architecture["l2"],
+            flatten=False,
+        )
+    outputs = layers.Dense(n_classes, name="logits")(x)
+    return keras.Model(inputs, outputs, name=kind)
+
+
+def _dense_stack(x, units, activation, dropout, l2, flatten):
+    from keras import layers, regularizers
+
+    if flatten and len(x.shape) > 2:
+        x = layers.Flatten()(x)
+    rates = dropout if isinstance(dropout, list) else [dropout] * len(units)
+    for i, (n, rate) in enumerate(zip(units, rates)):
+        x = layers.Dense(
+            n,
+            activation=activation,
+            kernel_regularizer=regularizers.L2(l2) if l2 else None,
+            name=f"dense_{i + 1}",
+        )(x)
+        if rate:
+            x = layers.Dropout(rate)(x)
+    return x
+
+
+def _conv_stack(x, arch):
+    from keras import layers
+
+    if len(x.shape) == 2:
+        raise ValueError("a conv2d network needs (frames, features) examples, not a table of statistics")
+    x = layers.Reshape((*x.shape[1:], 1))(x)  # one channel: the spectrogram is the image
+    for i, (filters, kernel, pool) in enumerate(zip(arch["filters"], arch["kernels"], arch["pools"])):
+        x = layers.Conv2D(
+            filters, kernel, padding="same", activation=arch["activation"], name=f"conv_{i + 1}"
+        )(x)
+        if pool > 1:
+            # "same" pooling keeps tiny test inputs from shrinking to nothing
+            x = layers.MaxPooling2D(pool, padding="same")(x)
+        if arch["batchnorm"]:
+            x = layers.BatchNormalization()(x)
+    return x

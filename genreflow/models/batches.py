@@ -1,0 +1,293 @@
+"""Network inputs read in batches: whole tracks, windows or table rows, by index.
+
+A source turns track ids into examples (one per track, or one per window in segment
+mode, cut after the split) and reads any batch of them on demand, so only one batch of
+``dataset.h5`` is in memory at a time. Sequences come time first, ``(frames, features)``:
+``mfcc`` (T, 20), ``mel`` (T, 128) and ``mfcc+mel`` (T, 148, the two aligned frame by
+frame), whatever layout the file stores.
+"""
+
+from __future__ import annotations
+
+import math
+
+import h5py
+import keras
+import numpy as np
+from sklearn.preprocessing import StandardScaler
+
+from genreflow.dataset import (
+    STATS_COLUMNS,
+    TABLE_INPUTS,
+    FeatureDataset,
+    input_columns,
+    load_table,
+    seconds_to_frames,
+)
+
+#: dataset.h5 name and time axis (in the stored row) of each sequence part.
+SEQUENCE_PARTS = {"mfcc": ("mfcc", 0), "mel": ("mel", 1)}
+
+
+class Examples:
+    """The examples of a set of tracks: what to read, their labels and tracks.
+
+    Attributes
+    ----------
+    index : numpy.ndarray
+        What the source reads per example: dataset rows (tracks), ``(row, start)``
+        pairs (windows) or table rows.
+    labels : numpy.ndarray of str
+    tracks : numpy.ndarray of str
+        The track each example belongs to (several per track in segment mode).
+    """
+
+    def __init__(self, index, labels, tracks):
+        self.index = np.asarray(index)
+        self.labels = np.asarray(labels, dtype=str)
+        self.tracks = np.asarray(tracks, dtype=str)
+
+    def __len__(self):
+        return len(self.index)
+
+
+class SequenceSource:
+    """Whole-track or windowed sequences of ``mfcc``, ``mel`` or ``mfcc+mel`` from ``dataset.h5``.
+
+    Parameters
+    ----------
+    dataset_path : path-like
+        The merged dataset (``docs/contracts.md``).
+    base_input : {"mfcc", "mel", "mfcc+mel"}
+    segments : dict, optional
+        ``{"length": seconds, "hop": seconds}``: one example per full window; None for
+        whole tracks.
+    max_frames : int
+        Whole-track mode: keep only the first ``max_frames`` frames (0 keeps all);
+        shrinks networks for quick runs.
+    """
+
+    def __init__(self, dataset_path, base_input, segments=None, max_frames=0):
+        self.data = FeatureDataset(dataset_path)
+        parts = base_input.split("+")
+        unknown = [p for p in parts if p not in SEQUENCE_PARTS]
+        if unknown:
+            raise ValueError(f"unknown sequence input '{base_input}'; use mfcc, mel or mfcc+mel")
+        self.parts = parts
+        self.segments = segments
+        # features per part (mfcc 20, mel 128), read once: shape() opens the file
+        self._features = {}
+        for part in parts:
+            name, time_axis = SEQUENCE_PARTS[part]
+            self._features[part] = self.data.shape(name)[1:][1 - time_axis]
+        self.stored_frames = stored = self.data.shape("mfcc")[1]
+        if segments:
+            self.width = seconds_to_frames(segments["length"])
+        else:
+            self.width = min(stored, max_frames) if max_frames else stored
+        self._file = None
+
+    @property
+    def example_shape(self):
+        """Shape of one example, ``(frames, features)``."""
+        return (self.width, sum(self._features.values()))
+
+    def _h5(self):
+        # opened on first use and kept: one open per process, not one per batch
+        if self._file is None:
+            self._file = h5py.File(self.data.path, "r")
+        return self._file
+
+    def examples(self, tracks):
+        """Examples of ``tracks``: one per track, or one per full window of each track."""
+        tracks = list(tracks)
+        rows = self.data.rows(tracks)
+        if not self.segments:
+            return Examples(rows, self.data.labels[rows], tracks)
+        win_rows, starts, names, _ = self.data.windows(tracks, self.segments["length"], self.segments["hop"])
+        if len(tracks) and not len(win_rows):
+            raise ValueError(
+                f"no track is as long as one {self.segments['length']} s window; "
+                "lower segments.length in config.yaml"
+            )
+        return Examples(np.stack([win_rows, starts], axis=1), self.data.labels[win_rows], names)
+
+    def read(self, index):
+        """The examples at ``index`` (rows or ``(row, start)`` pairs) as (n, frames, features) float32."""
+        index = np.asarray(index)
+        if self.segments:
+            rows, starts = index[:, 0], index[:, 1]
+        else:
+            rows, starts = index, np.zeros(len(index), dtype=int)
+        return self._read_spans(rows, starts, self.width)
+
+    def _read_spans(self, rows, starts, width):
+        """``width`` frames from ``start`` of each row, every part side by side (time first)."""
+        blocks = []
+        for part in self.parts:
+            name, time_axis = SEQUENCE_PARTS[part]
+            dataset = self._h5()[name]
+            n_features = self._features[part]
+            stored = (width, n_features) if time_axis == 0 else (n_features, width)
+            block = np.empty((len(rows), *stored), dtype=np.float32)
+            for i, (row, start) in enumerate(zip(rows, starts)):
+                # row by row: h5py's fancy indexing is ~20-40x slower on scattered rows
+                span = slice(int(start), int(start) + width)
+                block[i] = dataset[int(row), span] if time_axis == 0 else dataset[int(row), :, span]
+            blocks.append(block if time_axis == 0 else block.transpose(0, 2, 1))
+        return np.ascontiguousarray(blocks[0] if len(blocks) == 1 else np.concatenate(blocks, axis=2))
+
+    def fit_scaler(self, tracks, chunk=16):
+        """Per-feature mean and variance over the real frames of ``tracks`` (training ones only).
+
+        Streams ``chunk`` tracks at a time through ``StandardScaler.partial_fit``; frames
+        past a track's ``n_frames`` (zero padding) and past ``max_frames`` are left out.
+
+        Returns
+        -------
+        mean, variance : numpy.ndarray, shape (n_features,)
+        """
+        rows = self.data.rows(list(tracks))
+        # segment mode: every frame of the track may fall in a window
+        width = self.stored_frames if self.segments else self.width
+        scaler = StandardScaler()
+        for i in range(0, len(rows), chunk):
+            block = rows[i : i + chunk]
+            x = self._read_spans(block, np.zeros(len(block), dtype=int), width)
+            real = [matrix[: min(int(n), width)] for matrix, n in zip(x, self.data.n_frames[block])]
+            scaler.partial_fit(np.concatenate(real))
+        return scaler.mean_.astype(np.float32), scaler.var_.astype(np.float32)
+
+    def close(self):
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+
+class TableSource:
+    """Statistics per track (``features.csv``) or per window (from ``dataset.h5``), in memory.
+
+    A table is small (tracks or windows x ~80 numbers), so the examples are held in memory.
+
+    Parameters
+    ----------
+    base_input : {"all_stats", "mfcc_stats"}
+    table_path : path-like, optional
+        ``features.csv`` (whole-track mode).
+    dataset_path : path-like, optional
+        ``dataset.h5`` (segment mode: window statistics from the frame matrix).
+    segments : dict, optional
+        ``{"length", "hop"}`` in seconds for segment mode.
+    """
+
+    def __init__(self, base_input, table_path=None, dataset_path=None, segments=None):
+        self.base_input = base_input
+        self.table_path = table_path
+        self.dataset_path = dataset_path
+        self.segments = segments
+        self._x = np.zeros((0, 0), dtype=np.float32)
+        if segments:
+            if dataset_path is None:
+                raise ValueError(
+                    f"segment input '{base_input}_seg' needs dataset.h5 (frames), not only a table"
+                )
+            self.data = FeatureDataset(dataset_path)
+            self.columns = input_columns(STATS_COLUMNS, base_input)
+        else:
+            if table_path is None:
+                raise ValueError(f"table input '{base_input}' needs features.csv")
+            self.data = None
+            self.columns = None
+
+    @property
+    def example_shape(self):
+        """Shape of one example, ``(features,)`` (known once ``examples`` has run)."""
+        return (self._x.shape[1],)
+
+    def _rows(self, tracks):
+        tracks = list(tracks)
+        if self.segments:
+            x, y, names = self.data.segment_stats(
+                tracks, self.segments["length"], self.segments["hop"], self.base_input
+            )
+        else:
+            x, y, self.columns = load_table(self.table_path, self.base_input, tracks)
+            names = np.asarray(tracks, dtype=str)
+        return x.astype(np.float32), y, names
+
+    def examples(self, tracks):
+        """Examples of ``tracks``; their rows are appended to the in-memory table."""
+        x, y, names = self._rows(tracks)
+        start = len(self._x)
+        self._x = x if not start else np.concatenate([self._x, x])
+        return Examples(np.arange(start, start + len(x)), y, names)
+
+    def read(self, index):
+        """The examples at ``index`` as (n, features) float32."""
+        return self._x[np.asarray(index, dtype=int)]
+
+    def fit_scaler(self, tracks):
+        """Per-column mean and variance of the examples of ``tracks`` (training ones only)."""
+        x, _, _ = self._rows(tracks)
+        scaler = StandardScaler().fit(x)
+        return scaler.mean_.astype(np.float32), scaler.var_.astype(np.float32)
+
+    def close(self):
+        pass
+
+
+def make_source(settings, dataset_path=None, table_path=None):
+    """The source of a job's input (``network_settings`` output) and the files it needs."""
+    base = settings["base_input"]
+    if base in TABLE_INPUTS:
+        return TableSource(
+            base, table_path=table_path, dataset_path=dataset_path, segments=settings["segments"]
+        )
+    if dataset_path is None:
+        raise ValueError(f"input '{settings['input']}' needs dataset.h5")
+    return SequenceSource(dataset_path, base, settings["segments"], settings["training"]["max_frames"])
+
+
+class ExampleBatches(keras.utils.PyDataset):
+    """Keras batches of examples read from a source on demand.
+
+    Parameters
+    ----------
+    source : SequenceSource or TableSource
+    examples : Examples
+    classes : sequence of str
+        Class names; labels become their indices.
+    batch_size : int
+    shuffle : bool
+        Reshuffle the example order every epoch (seeded: the same seed gives the same
+        orders).
+    seed : int
+    with_labels : bool
+        Yield ``(x, y)`` (training) or ``(x,)`` (prediction).
+    """
+
+    def __init__(
+        self, source, examples, classes, batch_size, shuffle=False, seed=0, with_labels=True, **kwargs
+    ):
+        super().__init__(**kwargs)
+        self.source = source
+        self.index = examples.index
+        code = {c: i for i, c in enumerate(classes)}
+        self.y = np.array([code[label] for label in examples.labels], dtype=np.int32)
+        self.batch_size = int(batch_size)
+        self.shuffle = shuffle
+        self.with_labels = with_labels
+        self._rng = np.random.default_rng(seed)
+        self.order = self._rng.permutation(len(self.y)) if shuffle else np.arange(len(self.y))
+
+    def __len__(self):
+        return math.ceil(len(self.y) / self.batch_size)
+
+    def __getitem__(self, i):
+        pick = self.order[i * self.batch_size : (i + 1) * self.batch_size]
+        x = self.source.read(self.index[pick])
+        return (x, self.y[pick]) if self.with_labels else (x,)
+
+    def on_epoch_end(self):
+        if self.shuffle:
+            self.order = self._rng.permutation(len(self.y))

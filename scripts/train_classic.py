@@ -1,0 +1,23 @@
+"""Train, tune and score one classic model on one input (rule train_classic)."""
+
+from pathlib import Path
+
+from genreflow.logs import setup_logging
+from genreflow.models.classic import run_classic_job
+
+setup_logging(snakemake.log[0])  # noqa: F821 (provided by Snakemake)
+sm = snakemake  # noqa: F821
+run_classic_job(
+    model=sm.wildcards.model,
+    input_name=sm.wildcards.input,
+    grid=sm.params.grid,
+    split_csv=sm.input.split,
+    outdir=Path(sm.output.metrics).parent,
+    table_path=sm.input.get("table"),
+    dataset_path=sm.input.get("dataset"),
+    cv_folds=sm.params.cv_folds,
+    seed=sm.params.seed,
+    segments=sm.params.segments,
+    threads=sm.threads,
+    split_method=sm.params.split_method,
+)
