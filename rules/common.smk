@@ -15,7 +15,6 @@ os.environ["PYTHONPATH"] = os.pathsep.join(
 from genreflow import sources
 from genreflow.dataset import SEQUENCE_INPUTS, split_input
 
-
 SOURCE = config["dataset"]["source"]
 DEMO_ROOT = "resources/demo"
 DOWNLOAD_ROOT = "resources/download/genres"
@@ -42,7 +41,9 @@ def path_config(key):
 def list_tracks():
     """Track list (track, label, path) of the configured source; empty for tables."""
     if SOURCE == "demo":
-        return sources.demo_tracks(DEMO_ROOT, config["dataset"]["demo"]["tracks_per_genre"])
+        return sources.demo_tracks(
+            DEMO_ROOT, config["dataset"]["demo"]["tracks_per_genre"]
+        )
     if SOURCE == "folder":
         return sources.folder_tracks(
             path_config("dataset.folder"), config["dataset"]["extensions"]
@@ -77,7 +78,9 @@ def audio_of(wildcards):
     """Audio file of one track."""
     table = tracks_table().set_index("track")
     if wildcards.track not in table.index:
-        raise WorkflowError(f"unknown track '{wildcards.track}': not in the configured dataset")
+        raise WorkflowError(
+            f"unknown track '{wildcards.track}': not in the configured dataset"
+        )
     return table.loc[wildcards.track, "path"]
 
 
@@ -133,8 +136,11 @@ def model_outputs(name):
 
 
 def all_targets():
+    # model outputs are named too: a model whose files were removed (a killed job) is
+    # then redone by a plain `snakemake`, even though the report is newer
     return [
         f"{FEATURES}/features.csv",
         "results/splits/split.csv",
+        *model_outputs("metrics.json"),
         "results/report/summary.md",
     ]

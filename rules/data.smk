@@ -4,19 +4,19 @@
 rule make_demo_track:
     output:
         f"{DEMO_ROOT}/{{genre}}/{{genre}}.{{index}}.wav",
-    params:
-        duration=config["dataset"]["demo"]["duration"],
-        seed=config["dataset"]["demo"]["seed"],
-    wildcard_constraints:
-        index=r"\d{5}",
     log:
         "results/logs/make_demo_track/{genre}.{index}.log",
+    wildcard_constraints:
+        index=r"\d{5}",
+    conda:
+        "../envs/audio.yaml"
     threads: 1
     resources:
         mem_mb=300,
         runtime=5,
-    conda:
-        "../envs/audio.yaml"
+    params:
+        duration=config["dataset"]["demo"]["duration"],
+        seed=config["dataset"]["demo"]["seed"],
     script:
         "../scripts/make_demo_track.py"
 
@@ -24,18 +24,20 @@ rule make_demo_track:
 checkpoint download_dataset:
     output:
         directory(DOWNLOAD_ROOT),
-    params:
-        url=config["dataset"]["download"]["url"],
-        sha256=config["dataset"]["download"]["sha256"],
-        archive="resources/download/genres.tar.gz",
     log:
         "results/logs/download_dataset/download.log",
+    # compute nodes often have no internet access: download on the submitting host
+    localrule: True
+    conda:
+        "../envs/audio.yaml"
     threads: 1
     resources:
         mem_mb=500,
         runtime=120,
-    conda:
-        "../envs/audio.yaml"
+    params:
+        url=config["dataset"]["download"]["url"],
+        sha256=config["dataset"]["download"]["sha256"],
+        archive="resources/download/genres.tar.gz",
     script:
         "../scripts/download_dataset.py"
 
@@ -50,11 +52,11 @@ if SOURCE == "table":
             rejected=f"{FEATURES}/rejected.csv",
         log:
             "results/logs/import_table/import.log",
+        conda:
+            "../envs/audio.yaml"
         threads: 1
         resources:
             mem_mb=1000,
             runtime=10,
-        conda:
-            "../envs/audio.yaml"
         script:
             "../scripts/import_table.py"

@@ -6,19 +6,19 @@ rule extract_features:
         audio=audio_of,
     output:
         h5=f"{FEATURES}/tracks/{{track}}.h5",
+    log:
+        "results/logs/extract_features/{track}.log",
+    conda:
+        "../envs/audio.yaml"
+    threads: 1
+    resources:
+        mem_mb=600,
+        runtime=10,
     params:
         track=lambda wildcards: wildcards.track,
         label=label_of,
         min_duration=config["features"]["min_duration"],
         strict=config["features"]["strict"],
-    log:
-        "results/logs/extract_features/{track}.log",
-    threads: 1
-    resources:
-        mem_mb=600,
-        runtime=10,
-    conda:
-        "../envs/audio.yaml"
     script:
         "../scripts/extract.py"
 
@@ -36,11 +36,11 @@ if SOURCE != "table":
             "results/logs/merge_features/merge.log",
         benchmark:
             "results/benchmarks/merge_features/merge.tsv"
+        conda:
+            "../envs/audio.yaml"
         threads: 1
         resources:
             mem_mb=1000,
             runtime=60,
-        conda:
-            "../envs/audio.yaml"
         script:
             "../scripts/merge_features.py"

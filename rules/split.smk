@@ -8,15 +8,15 @@ rule make_split:
         split="results/splits/split.csv",
         summary="results/splits/summary.csv",
         unmatched="results/splits/unmatched.csv",
-    params:
-        split=config["split"],
     log:
         "results/logs/make_split/split.log",
+    conda:
+        "../envs/classic.yaml"
     threads: 1
     resources:
         mem_mb=500,
         runtime=5,
-    conda:
-        "../envs/classic.yaml"
+    params:
+        split=config["split"],
     script:
         "../scripts/make_split.py"

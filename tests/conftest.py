@@ -43,3 +43,16 @@ def make_wav():
         return path
 
     return write
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory):
+    """The whole workflow, run once on the tiny demo config (tests/config/tiny.yaml).
+
+    Shared by the end-to-end tests so the suite pays for one real run.
+    """
+    from workflow import run_snakemake
+
+    workdir = tmp_path_factory.mktemp("tiny_run")
+    run_snakemake(workdir, "--cores", "2")
+    return workdir

@@ -47,10 +47,8 @@ def test_dry_run_has_one_job_per_track(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def data_run(tmp_path_factory):
-    workdir = tmp_path_factory.mktemp("data_run")
-    run_snakemake(workdir, "--cores", "2", "results/splits/split.csv")
-    return workdir
+def data_run(tiny_run):
+    return tiny_run
 
 
 def test_demo_data_stage_outputs(data_run):
@@ -77,7 +75,7 @@ def test_demo_tempi_follow_the_genre_styles(data_run):
 
 
 def test_nothing_is_rerun_when_complete(data_run):
-    assert planned_jobs(data_run, "results/splits/split.csv") == {}
+    assert planned_jobs(data_run) == {}
 
 
 def write_tracks(root, genres=("blues", "rock"), n=3, seconds=6.0):
