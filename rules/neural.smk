@@ -36,6 +36,8 @@ rule train_network:
     wildcard_constraints:
         model=one_of(NETWORK_MODELS),
         input=one_of(NETWORK_INPUTS),
+    conda:
+        "../envs/neural.yaml"
     threads: config["neural"].get("threads", 4)
     resources:
         # the SLURM profile turns this into a GPU request; locally it only counts
