@@ -44,7 +44,13 @@ rule train_classic:
         metrics="results/models/{model}/{input}/metrics.json",
         predictions="results/models/{model}/{input}/predictions.csv",
         confusion="results/models/{model}/{input}/confusion.csv",
-        confusion_png="results/models/{model}/{input}/confusion.png",
+        confusion_png=report(
+            "results/models/{model}/{input}/confusion.png",
+            caption="../report/confusion.rst",
+            category="Confusion matrices",
+            subcategory="Per model x input",
+            labels={"model": "{model}", "input": "{input}"},
+        ),
         model="results/models/{model}/{input}/model.joblib",
     log:
         "results/logs/train_classic/{model}/{input}.log",

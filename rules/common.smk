@@ -7,13 +7,16 @@ import sys
 import pandas as pd
 
 sys.path.insert(0, workflow.basedir)
-# jobs (local, SLURM, conda) import the package from the checkout
-os.environ["PYTHONPATH"] = os.pathsep.join(
-    p for p in (workflow.basedir, os.environ.get("PYTHONPATH", "")) if p
+# jobs (local, SLURM, conda envs) import the package from the checkout
+os.environ.update(
+    PYTHONPATH=os.pathsep.join(
+        p for p in (workflow.basedir, os.environ.get("PYTHONPATH", "")) if p
+    )
 )
 
 from genreflow import sources
-from genreflow.dataset import SEQUENCE_INPUTS, split_input
+from genreflow.dataset import SEQUENCE_INPUTS, TABLE_INPUTS, split_input
+from genreflow.models.architectures import network_settings
 
 SOURCE = config["dataset"]["source"]
 DEMO_ROOT = "resources/demo"
@@ -144,3 +147,69 @@ def all_targets():
         *model_outputs("metrics.json"),
         "results/report/summary.md",
     ]
+
+
+def model_data(wildcards):
+    """A model job's inputs: the split, plus features.csv for whole-track tables or
+    dataset.h5 for sequences and segments."""
+    base, segments = split_input(wildcards.input)
+    if base in TABLE_INPUTS and not segments:
+        return {
+            "split": "results/splits/split.csv",
+            "table": f"{FEATURES}/features.csv",
+        }
+    return {"split": "results/splits/split.csv", "dataset": f"{FEATURES}/dataset.h5"}
+
+
+def network_job_settings(wildcards):
+    """Architecture and training settings of one network job: editing one model's
+    settings reruns only its jobs (params are a rerun trigger)."""
+    return network_settings(
+        config["neural"], wildcards.model, wildcards.input, config["segments"]
+    )
+
+
+MODEL_REPORT_FILES = ["metrics.json", "predictions.csv", "confusion.csv"]
+
+
+def allow_missing():
+    """report.allow_missing; `--config report='{allow_missing: true}'` gives a string."""
+    value = config.get("report", {}).get("allow_missing", False)
+    return str(value).lower() == "true"
+
+
+def report_model_files(wildcards):
+    """The files of every configured model x input (by default, all must exist).
+
+    With report.allow_missing, only the model x inputs whose files all exist when the
+    run starts: the rest are reported as missing (e.g. after `--keep-going` when a job
+    failed) and are not run by this invocation.
+    """
+    jobs = MODEL_JOBS
+    if allow_missing():
+        jobs = [
+            (m, i)
+            for m, i in MODEL_JOBS
+            if all(
+                os.path.exists(f"results/models/{m}/{i}/{name}")
+                for name in MODEL_REPORT_FILES
+            )
+        ]
+    return [
+        f"results/models/{m}/{i}/{name}" for m, i in jobs for name in MODEL_REPORT_FILES
+    ]
+
+
+def dataset_description():
+    """What data the run used, in the reader's words."""
+    dataset = config["dataset"]
+    source = dataset["source"]
+    if source == "demo":
+        demo = dataset.get("demo", {})
+        return (
+            f"generated demo audio ({demo.get('tracks_per_genre')} tracks per genre, "
+            f"seed {demo.get('seed')})"
+        )
+    if source == "download":
+        return f"download of {dataset['download']['url']}"
+    return f"{source} {dataset.get(source, '')}"
