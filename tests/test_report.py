@@ -329,6 +329,10 @@ os.environ["PYTHONPATH"] = {root!r}
 configfile: "config.yaml"
 
 
+include: {common!r}
+
+
+# stand-ins for the configured jobs (set after common.smk, which reads them from config)
 MODEL_JOBS = [("knn", "mfcc_stats"), ("svm", "all_stats"), ("cnn", "mel")]
 SKIPPED_JOBS = {{("lstm", "mfcc"): "needs audio frames; dataset.source is 'table'"}}
 
@@ -424,6 +428,7 @@ def tiny_workflow(tmp_path_factory):
         SNAKEFILE.format(
             root=str(ROOT),
             rules=str(ROOT / "rules" / "report.smk"),
+            common=str(ROOT / "rules" / "common.smk"),
             caption=str(ROOT / "report" / "confusion.rst"),
         )
     )
@@ -432,9 +437,13 @@ def tiny_workflow(tmp_path_factory):
             {
                 "dataset": {"source": "table", "table": "features.csv"},
                 "split": {"method": "stratified"},
+                "classic": {"models": {}},
+                "neural": {"models": {}},
+                "segments": {"length": 3.0, "hop": 3.0},
             }
         )
     )
+    (workdir / "features.csv").write_text("filename,label\n")  # dataset.table must exist
     tracks = [f"{g}/{g}.{k:05d}" for g in GENRES for k in range(4)]
     split = pd.DataFrame(
         {
