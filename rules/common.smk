@@ -17,6 +17,7 @@ os.environ.update(
 from genreflow import sources
 from genreflow.dataset import SEQUENCE_INPUTS, TABLE_INPUTS, split_input
 from genreflow.models.architectures import network_settings
+from genreflow.models.classic import resolve_grid
 
 SOURCE = config["dataset"]["source"]
 DEMO_ROOT = "resources/demo"
@@ -213,3 +214,26 @@ def dataset_description():
     if source == "download":
         return f"download of {dataset['download']['url']}"
     return f"{source} {dataset.get(source, '')}"
+
+
+def classic_grid(wildcards):
+    """The grid this model searches: editing one model's grid reruns only its jobs."""
+    classic = config["classic"]
+    return resolve_grid(
+        wildcards.model, classic["grid"], classic.get("grids", {}).get(wildcards.model)
+    )
+
+
+def classic_segments(wildcards):
+    """Window settings, for _seg inputs only (they do not rerun whole-track jobs)."""
+    return dict(config["segments"]) if split_input(wildcards.input)[1] else None
+
+
+def classic_mem_mb(wildcards, attempt):
+    # segment mode holds ~10 windows per track
+    return attempt * (3000 if split_input(wildcards.input)[1] else 1500)
+
+
+def classic_runtime(wildcards, attempt):
+    # minutes; the paper grids take long (GBoost: 100 fits of 300 stages per fold)
+    return attempt * (240 if config["classic"]["grid"] == "paper" else 30)
