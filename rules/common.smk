@@ -17,7 +17,6 @@ os.environ.update(
 from genreflow import sources
 from genreflow.dataset import SEQUENCE_INPUTS, TABLE_INPUTS, split_input
 from genreflow.models.architectures import network_settings
-from genreflow.models.classic import resolve_grid
 
 SOURCE = config["dataset"]["source"]
 DEMO_ROOT = "resources/demo"
@@ -78,14 +77,19 @@ def tracks_table(wildcards=None):
     return TRACKS
 
 
+_AUDIO_PATHS = {}
+
+
 def audio_of(wildcards):
-    """Audio file of one track."""
-    table = tracks_table().set_index("track")
-    if wildcards.track not in table.index:
+    """Audio file of one track (a dict built once: this runs for every track's job)."""
+    if not _AUDIO_PATHS:
+        table = tracks_table()
+        _AUDIO_PATHS.update(zip(table["track"], table["path"]))
+    if wildcards.track not in _AUDIO_PATHS:
         raise WorkflowError(
             f"unknown track '{wildcards.track}': not in the configured dataset"
         )
-    return table.loc[wildcards.track, "path"]
+    return _AUDIO_PATHS[wildcards.track]
 
 
 def label_of(wildcards):
@@ -217,11 +221,14 @@ def dataset_description():
 
 
 def classic_grid(wildcards):
-    """The grid this model searches: editing one model's grid reruns only its jobs."""
+    """The grid setting of this model (the preset's name, or the config's own grid):
+    editing one model's grid reruns only its jobs. The job resolves and checks it;
+    resolving here would import scikit-learn into every parse of the Snakefile."""
     classic = config["classic"]
-    return resolve_grid(
-        wildcards.model, classic["grid"], classic.get("grids", {}).get(wildcards.model)
-    )
+    return {
+        "preset": classic["grid"],
+        "override": classic.get("grids", {}).get(wildcards.model),
+    }
 
 
 def classic_segments(wildcards):

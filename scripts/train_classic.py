@@ -3,14 +3,14 @@
 from pathlib import Path
 
 from genreflow.logs import setup_logging
-from genreflow.models.classic import run_classic_job
+from genreflow.models.classic import resolve_grid, run_classic_job
 
 setup_logging(snakemake.log[0])  # noqa: F821 (provided by Snakemake)
 sm = snakemake  # noqa: F821
 run_classic_job(
     model=sm.wildcards.model,
     input_name=sm.wildcards.input,
-    grid=sm.params.grid,
+    grid=resolve_grid(sm.wildcards.model, sm.params.grid["preset"], sm.params.grid["override"]),
     split_csv=sm.input.split,
     outdir=Path(sm.output.metrics).parent,
     table_path=sm.input.get("table"),
