@@ -346,12 +346,15 @@ class FeatureDataset:
         X = np.empty((len(rows), len(keep)))
         labels = np.empty(len(rows), dtype=object)
         length = width * 512
-        for row in np.unique(rows):
-            frames = self.read("frames", [row])[0]
-            for i in np.flatnonzero(rows == row):
-                window = frames[starts[i] : starts[i] + width]
-                X[i] = stats_from_frames(window, self.tempo[row], length)[keep]
-                labels[i] = self.labels[row]
+        # open the file once, not once per track
+        with h5py.File(self.path, "r") as f:
+            frames_ds = f["frames"]
+            for row in np.unique(rows):
+                frames = frames_ds[row]
+                for i in np.flatnonzero(rows == row):
+                    window = frames[starts[i] : starts[i] + width]
+                    X[i] = stats_from_frames(window, self.tempo[row], length)[keep]
+                    labels[i] = self.labels[row]
         return X, labels.astype(str), names
 
 
