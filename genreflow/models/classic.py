@@ -55,6 +55,7 @@ from threadpoolctl import threadpool_limits
 
 from genreflow.dataset import FeatureDataset, load_table, split_input
 from genreflow.evaluate import vote_tracks, write_evaluation
+from genreflow.models.presorted_gb import PresortedGradientBoostingClassifier
 from genreflow.splits import iter_folds
 
 log = logging.getLogger(__name__)
@@ -218,8 +219,30 @@ STAGED_PARAMS = {
 def staged_param(estimator):
     """Name (with pipeline prefix) of the stage-count parameter, or ``None``."""
     final, prefix = _final_step(estimator)
-    name = STAGED_PARAMS.get(type(final))
+    name = next((STAGED_PARAMS[cls] for cls in type(final).__mro__ if cls in STAGED_PARAMS), None)
     return prefix + name if name else None
+
+
+def with_presorted_trees(pipeline):
+    """``pipeline`` with gradient boosting fitted from presorted features.
+
+    :class:`~genreflow.models.presorted_gb.PresortedGradientBoostingClassifier` fits the
+    very model ``GradientBoostingClassifier`` fits (same trees, bit for bit), about 7x
+    faster on tables of this size; every other pipeline is returned as it is.
+    """
+    final, _ = _final_step(pipeline)
+    if type(final) is not GradientBoostingClassifier:
+        return pipeline
+    presorted = PresortedGradientBoostingClassifier(**final.get_params())
+    return Pipeline([*pipeline.steps[:-1], (pipeline.steps[-1][0], presorted)])
+
+
+def with_sklearn_trees(pipeline):
+    """Undo :func:`with_presorted_trees` on a fitted pipeline: scikit-learn's own class."""
+    final, _ = _final_step(pipeline)
+    if isinstance(final, PresortedGradientBoostingClassifier):
+        pipeline.steps[-1] = (pipeline.steps[-1][0], final.to_sklearn())
+    return pipeline
 
 
 def staged_predictions(fitted, X, stages):
@@ -430,7 +453,8 @@ def search_model(model, grid, X, y, groups=None, cv_folds=5, seed=0, n_jobs=1):
     """
     cv = make_cv(cv_folds, seed, grouped=groups is not None)
     grid = _feasible_grid(model, grid, _smallest_cv_train(cv, X, y, groups))
-    pipeline = make_pipeline(model, seed, n_jobs=1)  # parallel over fits, not inside them
+    # parallel over fits, not inside them
+    pipeline = with_presorted_trees(make_pipeline(model, seed, n_jobs=1))
     param_grid = {f"{STEP}__{key}": values for key, values in grid.items()}
     staged = staged_param(pipeline)
     if staged is not None and staged in param_grid:
@@ -441,14 +465,14 @@ def search_model(model, grid, X, y, groups=None, cv_folds=5, seed=0, n_jobs=1):
     # limit keeps OpenMP models (histgb) from oversubscribing in sequential runs and refits
     with threadpool_limits(limits=n_jobs):
         search.fit(X, y, groups=groups)
-        fitted = make_pipeline(model, seed, n_jobs).set_params(**search.best_params_)
+        fitted = with_presorted_trees(make_pipeline(model, seed, n_jobs)).set_params(**search.best_params_)
         if model == "svm":
             # the search scores SVC's own predictions (its decision function), so it needs no
             # probabilities; the final model gets them, calibrated on folds that keep tracks whole
             folds = list(cv.split(X, y, groups))
             fitted.steps[-1] = (STEP, CalibratedClassifierCV(fitted[-1], method="sigmoid", cv=folds, ensemble=False))
         fitted.fit(X, y)
-    return fitted, search
+    return with_sklearn_trees(fitted), search
 
 
 def _smallest_cv_train(cv, X, y, groups):
