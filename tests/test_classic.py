@@ -26,6 +26,7 @@ from genreflow.models.classic import (
     resolve_grid,
     run_classic_job,
     search_model,
+    shallower_forest,
 )
 from genreflow.splits import kfold_split, stratified_split
 from workflow import planned_jobs, run_snakemake
@@ -257,7 +258,8 @@ def test_segment_cv_keeps_each_tracks_windows_in_one_fold():
 # ----------------------------------------------------------------------------- staged search
 
 SMALL_GRIDS = {
-    "rf": {"n_estimators": [3, 6, 10], "max_depth": [2, None], "criterion": ["gini", "entropy"]},
+    # depths around the trees' grown depths: some trees are kept, some grown again
+    "rf": {"n_estimators": [3, 6, 10], "max_depth": [1, 2, 3, 5, 8, None], "criterion": ["gini", "entropy"]},
     # small forests: boosting goes on past the first stage
     "adaboost": {"learning_rate": [0.1, 1.5], "n_estimators": [2, 5, 8], "estimator__n_estimators": [3]},
     # forests of fully grown trees on all samples fit the training part perfectly:
@@ -313,6 +315,27 @@ def test_optimised_search_equals_grid_search(name, grouped):
         assert search.n_fits_ < search.n_plain_fits_
     if name == "adaboost_perfect":  # one fit per split serves every learning rate
         assert search.n_fits_ == 3
+    if name == "rf":  # fewer than one forest per (depth, criterion, split): shallow trees kept
+        assert search.n_fits_ < search.n_plain_fits_ / len(grid["n_estimators"])
+
+
+@pytest.mark.parametrize("bootstrap", [True, False])
+def test_shallower_forest_is_the_forest_fitted_at_that_depth(bootstrap):
+    X, y = small_problem(n=200, seed=3)
+    deeper = make_pipeline("rf", seed=0).set_params(model__n_estimators=12, model__bootstrap=bootstrap)
+    deeper.set_params(model__max_depth=30).fit(X, y)
+    grown_depths = [tree.tree_.max_depth for tree in deeper[-1].estimators_]
+    depth = int(np.median(grown_depths))  # some trees kept, some grown again
+    shallow, share = shallower_forest(deeper, depth, X, y)
+    fitted = make_pipeline("rf", seed=0).set_params(
+        model__n_estimators=12, model__bootstrap=bootstrap, model__max_depth=depth
+    ).fit(X, y)
+    assert 0 < share < 1
+    assert np.array_equal(shallow.predict_proba(X), fitted.predict_proba(X))
+    for ours, theirs in zip(shallow[-1].estimators_, fitted[-1].estimators_):
+        assert np.array_equal(ours.tree_.threshold, theirs.tree_.threshold)
+        assert np.array_equal(ours.tree_.value, theirs.tree_.value)
+    assert deeper[-1].max_depth == 30  # the deeper forest is left as it was
 
 
 # ----------------------------------------------------------------------------- errors

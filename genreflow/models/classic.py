@@ -44,6 +44,7 @@ from sklearn.ensemble import (
     HistGradientBoostingClassifier,
     RandomForestClassifier,
 )
+from sklearn.ensemble._forest import _parallel_build_trees
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score
 from sklearn.model_selection import (
@@ -306,7 +307,9 @@ class StagedGridSearchCV:
     the largest stage count (see :func:`staged_predictions`). For AdaBoost, a fit whose
     first stage is already perfect (a random forest on its own training data usually
     is) stops there, so its learning rate never enters: that fit serves every learning
-    rate of the setting.
+    rate of the setting. For a random forest, the settings that differ only in
+    ``max_depth`` are fitted deepest first, and each shallower forest keeps every tree
+    that grew less deep than its limit (see :func:`shallower_forest`).
 
     Parameters
     ----------
@@ -326,7 +329,8 @@ class StagedGridSearchCV:
     best_index_, best_params_, best_score_
         As ``GridSearchCV`` (``refit=False``: refit with :func:`search_model`).
     n_fits_, n_plain_fits_ : int
-        Fits done, and fits ``GridSearchCV`` would do.
+        Fits done, and fits ``GridSearchCV`` would do. A forest regrown at a smaller
+        depth counts as the share of its trees that had to be grown again.
     """
 
     def __init__(self, estimator, param_grid, cv, n_jobs=1):
@@ -345,19 +349,21 @@ class StagedGridSearchCV:
         shared = prefix + "learning_rate" if isinstance(final, AdaBoostClassifier) else None
         candidates = list(ParameterGrid(self.param_grid))
         splits = list(self.cv.split(X, y, groups))
-        plans = _fit_plans(candidates, staged, shared)
+        depth = prefix + "max_depth" if isinstance(final, RandomForestClassifier) else None
+        chains = _depth_chains(_fit_plans(candidates, staged, shared), depth)
         tasks = Parallel(n_jobs=self.n_jobs)(
-            delayed(_score_plan)(self.estimator, X, y, train, test, base, plan, staged, shared)
-            for base, plan in plans
+            delayed(_score_chain)(self.estimator, X, y, train, test, chain, staged, shared, depth)
+            for chain in chains
             for train, test in splits
         )
         scores = np.full((len(candidates), len(splits)), np.nan)
-        self.n_fits_ = 0
+        fits_done = 0.0
         for k, (found, fits) in enumerate(tasks):
             split = k % len(splits)
             for index, score in found.items():
                 scores[index, split] = score
-            self.n_fits_ += fits
+            fits_done += fits
+        self.n_fits_ = int(round(fits_done))
         self.n_plain_fits_ = len(candidates) * len(splits)
         # the arithmetic of GridSearchCV._format_results, so ranks and ties match
         means = np.average(scores, axis=1)
@@ -392,9 +398,40 @@ def _fit_plans(candidates, staged, shared):
     return [(base, list(by_shared.values())) for base, by_shared in plans.values()]
 
 
-def _score_plan(estimator, X, y, train, test, base, plan, staged, shared):
-    """Accuracy of every candidate of one fit plan on one CV split."""
-    scores, fits, reusable = {}, 0, None
+def _depth_chains(plans, depth):
+    """Group fit plans that differ only in ``depth`` (a forest's ``max_depth``), deepest first."""
+    if depth is None:
+        return [[plan] for plan in plans]
+    chains = {}
+    for base, plan in plans:
+        rest = {k: v for k, v in base.items() if k != depth}
+        chains.setdefault(repr(sorted(rest.items())), []).append((base, plan))
+
+    def deepest_first(item):
+        value = item[0].get(depth)
+        return -np.inf if value is None else -value
+
+    return [sorted(chain, key=deepest_first) for chain in chains.values()]
+
+
+def _score_chain(estimator, X, y, train, test, chain, staged, shared, depth):
+    """Accuracy of every candidate of a chain of fit plans on one CV split."""
+    scores, fits, deeper = {}, 0.0, None
+    for base, plan in chain:
+        found, plan_fits, deeper = _score_plan(estimator, X, y, train, test, base, plan, staged, shared, deeper, depth)
+        scores.update(found)
+        fits += plan_fits
+    return scores, fits
+
+
+def _score_plan(estimator, X, y, train, test, base, plan, staged, shared, deeper=None, depth=None):
+    """Accuracy of every candidate of one fit plan on one CV split.
+
+    ``deeper``: the fitted pipeline of the previous plan of a depth chain, from which a
+    forest of smaller ``max_depth`` is regrown (:func:`shallower_forest`). Returns the
+    scores, the fits done, and the last fitted pipeline.
+    """
+    scores, fits, reusable, fitted = {}, 0.0, None, None
     for shared_value, members in plan:
         stages = [n for n, _ in members if n is not None]
         if reusable is not None:
@@ -405,8 +442,13 @@ def _score_plan(estimator, X, y, train, test, base, plan, staged, shared):
                 params[shared] = shared_value
             if stages:
                 params[staged] = max(stages)
-            fitted = clone(estimator).set_params(**params).fit(X[train], y[train])
-            fits += 1
+            model = clone(estimator).set_params(**params)
+            if deeper is not None and _same_but_depth(deeper, model, depth):
+                fitted, share = shallower_forest(deeper, params[depth], X[train], y[train])
+                fits += share
+            else:
+                fitted = model.fit(X[train], y[train])
+                fits += 1
             predictions = staged_predictions(fitted, X[test], stages) if stages else {}
             if len(stages) < len(members):  # a candidate without a stage count: plain predict
                 predictions[None] = fitted.predict(X[test])
@@ -414,7 +456,63 @@ def _score_plan(estimator, X, y, train, test, base, plan, staged, shared):
                 reusable = fitted.predict(X[test])  # a one-stage model: any stage count
         for n, index in members:
             scores[index] = accuracy_score(y[test], predictions[n])
-    return scores, fits
+    return scores, fits, fitted
+
+
+def _same_but_depth(fitted, unfitted, depth):
+    """Whether ``unfitted`` is ``fitted`` (a pipeline) with another ``depth`` value only."""
+    def plain(params):  # values only: step objects and the steps list repeat them
+        return {k: repr(v) for k, v in params.items() if k not in (depth, "steps") and not hasattr(v, "get_params")}
+
+    return plain(fitted.get_params(deep=True)) == plain(unfitted.get_params(deep=True))
+
+
+def shallower_forest(deeper, max_depth, X, y):
+    """A fitted forest pipeline regrown at a smaller ``max_depth``, reusing what it can.
+
+    A tree grows depth-first and decides each node from that node's samples and the
+    random draws made so far; ``max_depth`` only enters when a node reaches it. A tree
+    that grew to depth ``d`` with a larger limit never met it, so any limit above ``d``
+    grows the very same tree: it is kept. The others are grown again, each as
+    ``RandomForestClassifier.fit`` grows it (same seed, same bootstrap sample). The
+    result equals a forest fitted with ``max_depth`` (``tests/test_classic.py``).
+
+    Parameters
+    ----------
+    deeper : Pipeline
+        Fitted, its final step a ``RandomForestClassifier`` with a larger ``max_depth``.
+    max_depth : int
+    X, y : array-like
+        The training examples ``deeper`` was fitted on.
+
+    Returns
+    -------
+    fitted : Pipeline
+        Sharing ``deeper``'s other steps and kept trees.
+    share : float
+        Share of the trees grown again.
+    """
+    forest = deeper[-1]
+    # the inputs RandomForestClassifier.fit hands its trees
+    X_trees = np.asarray(deeper[:-1].transform(X), dtype=np.float32)
+    y_trees = np.ascontiguousarray(np.searchsorted(forest.classes_, y).reshape(-1, 1), dtype=np.float64)
+    missing = type(forest.estimator)(criterion=forest.criterion)._compute_missing_values_in_feature_mask(
+        X_trees, estimator_name=type(forest).__name__
+    )
+    trees, grown = [], 0
+    for i, tree in enumerate(forest.estimators_):
+        if tree.tree_.max_depth >= max_depth:
+            tree = _parallel_build_trees(
+                clone(tree).set_params(max_depth=max_depth), forest.bootstrap, X_trees, y_trees,
+                forest._sample_weight, i, len(forest.estimators_), class_weight=forest.class_weight,
+                n_samples_bootstrap=forest._n_samples_bootstrap, missing_values_in_feature_mask=missing,
+            )
+            grown += 1
+        trees.append(tree)
+    shallow = copy.copy(forest)
+    shallow.max_depth = max_depth
+    shallow.estimators_ = trees
+    return Pipeline([*deeper.steps[:-1], (deeper.steps[-1][0], shallow)]), grown / max(1, len(trees))
 
 
 def _stopped_at_perfect_first_stage(fitted):
