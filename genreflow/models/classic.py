@@ -14,7 +14,8 @@ sequence). :class:`StagedGridSearchCV` therefore fits each setting of the *other
 parameters once, with the largest ``n``, and scores every ``n`` from staged predictions:
 the same candidates, the same CV scores and the same choice as ``GridSearchCV``, with
 5x (forests) to 26x (the study's boosting grids) fewer fits; AdaBoost over forests, which
-stops after one perfect stage, needs one fit per CV split. Gradient boosting, whose
+stops after one perfect stage, needs one fit per CV split; a forest's depths keep the
+trees that grew less deep than the limit (:func:`shallower_forest`). Gradient boosting, whose
 learning rates allow no such sharing, is fitted by
 :class:`~genreflow.models.presorted_gb.PresortedGradientBoostingClassifier`: the same
 trees as scikit-learn's, grown from features sorted once per fit (about 7x faster); the
