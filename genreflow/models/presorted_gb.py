@@ -330,7 +330,8 @@ def _build(
                     n_right = end - p
                     if n_left < min_samples_leaf or n_right < min_samples_leaf:
                         continue
-                    # RegressionCriterion.update(p), written out: a call here costs more than the sums
+                    # RegressionCriterion.update(p): _move_left written out, since calling it here
+                    # (numba passes three arrays per call) took 10x longer than the sums themselves
                     if (p - pos) <= (end - p):
                         for q in range(pos, p):
                             i = samples[q]
