@@ -129,13 +129,13 @@ def runnable(jobs):
 
 
 CLASSIC_JOBS, _classic_skipped = runnable(model_jobs("classic"))
-NETWORK_JOBS, _network_skipped = runnable(model_jobs("neural"))
-MODEL_JOBS = CLASSIC_JOBS + NETWORK_JOBS
-SKIPPED_JOBS = {**_classic_skipped, **_network_skipped}
+NEURAL_JOBS, _neural_skipped = runnable(model_jobs("neural"))
+MODEL_JOBS = CLASSIC_JOBS + NEURAL_JOBS
+SKIPPED_JOBS = {**_classic_skipped, **_neural_skipped}
 CLASSIC_MODELS = sorted({m for m, _ in CLASSIC_JOBS})
 CLASSIC_INPUTS = sorted({i for _, i in CLASSIC_JOBS})
-NETWORK_MODELS = sorted({m for m, _ in NETWORK_JOBS})
-NETWORK_INPUTS = sorted({i for _, i in NETWORK_JOBS})
+NEURAL_MODELS = sorted({m for m, _ in NEURAL_JOBS})
+NEURAL_INPUTS = sorted({i for _, i in NEURAL_JOBS})
 
 
 def model_outputs(name):
@@ -166,7 +166,7 @@ def model_data(wildcards):
     return {"split": "results/splits/split.csv", "dataset": f"{FEATURES}/dataset.h5"}
 
 
-def network_job_settings(wildcards):
+def neural_job_settings(wildcards):
     """Architecture and training settings of one network job: editing one model's
     settings reruns only its jobs (params are a rerun trigger)."""
     return network_settings(

@@ -1,6 +1,6 @@
 # Networks (Keras): one job per model x input of config neural.models.
-# NETWORK_MODELS / NETWORK_INPUTS and one_of() come from rules/common.smk.
-rule train_network:
+# NEURAL_MODELS / NEURAL_INPUTS and one_of() come from rules/common.smk.
+rule train_neural:
     input:
         unpack(model_data),
     output:
@@ -23,12 +23,12 @@ rule train_network:
             labels={"model": "{model}", "input": "{input}"},
         ),
     log:
-        "results/logs/train_network/{model}/{input}.log",
+        "results/logs/train_neural/{model}/{input}.log",
     benchmark:
-        "results/benchmarks/train_network/{model}/{input}.tsv"
+        "results/benchmarks/train_neural/{model}/{input}.tsv"
     wildcard_constraints:
-        model=one_of(NETWORK_MODELS),
-        input=one_of(NETWORK_INPUTS),
+        model=one_of(NEURAL_MODELS),
+        input=one_of(NEURAL_INPUTS),
     conda:
         "../envs/neural.yaml"
     threads: config["neural"].get("threads", 4)
@@ -37,7 +37,7 @@ rule train_network:
         gpu=1,
     params:
         # the job's architecture and training settings: editing one model reruns only it
-        settings=network_job_settings,
+        settings=neural_job_settings,
         split_method=config["split"]["method"],
     script:
-        "../scripts/train_network.py"
+        "../scripts/train_neural.py"

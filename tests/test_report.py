@@ -147,7 +147,7 @@ def test_summary_matches_predictions_and_lists_missing_jobs(tmp_path):
 
 
 def test_a_failed_job_is_reported_with_the_error_from_its_log(tmp_path):
-    log = tmp_path / "logs" / "train_network" / "lstm" / "mfcc.log"
+    log = tmp_path / "logs" / "train_neural" / "lstm" / "mfcc.log"
     log.parent.mkdir(parents=True)
     log.write_text(
         "INFO epoch 1\nCRITICAL genreflow: failed: out of memory\nTraceback (most recent call last):\n"

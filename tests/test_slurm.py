@@ -201,7 +201,7 @@ def submitted_ids(output, what):
 
 TOY_SNAKEFILE = textwrap.dedent(
     """
-    rule train_network:
+    rule train_neural:
         output:
             "gpu.txt",
         shell:
@@ -218,7 +218,7 @@ def test_gpu_rule_gets_a_gpu_of_the_model_and_partition_asked(cluster, tmp_path)
         # what a user sets for a cluster with a GPU partition (README)
         env={"GENREFLOW_GPU_PARTITION": "gpu", "GENREFLOW_GPU_MODEL": "fake"},
     )
-    [job] = submitted_ids(result.stdout, "rule_train_network")
+    [job] = submitted_ids(result.stdout, "rule_train_neural")
     written = (tmp_path / "gpu.txt").read_text()
     # SLURM sets CUDA_VISIBLE_DEVICES only in a job it gave a GPU
     assert re.search(r"CUDA_VISIBLE_DEVICES=\d", written), written
@@ -249,7 +249,7 @@ TRACKS_PER_GENRE = 4
 TRACK_SECONDS = 6.0
 # the models of the run: one per kind of job (the rest of config.yaml's set to none)
 CLASSIC_MODELS = {"knn": ["mfcc_stats"], "logreg": ["all_stats"]}
-NETWORK_MODELS = {"ann": ["all_stats"]}
+NEURAL_MODELS = {"ann": ["all_stats"]}
 BUNDLE_SIZE = 40  # profiles/slurm: group-components extract
 
 
@@ -288,7 +288,7 @@ def workflow(tmp_path_factory):
     tiny = yaml.safe_load((ROOT / "tests" / "config" / "tiny.yaml").read_text())
     # config files merge key by key: name every model of config.yaml, most with no input
     classic = {m: [] for m in defaults["classic"]["models"]} | CLASSIC_MODELS
-    network = {m: [] for m in defaults["neural"]["models"]} | NETWORK_MODELS
+    network = {m: [] for m in defaults["neural"]["models"]} | NEURAL_MODELS
     overlay = {
         "dataset": {"source": "folder", "folder": str(audio)},
         "classic": {**tiny["classic"], "models": classic},
@@ -332,7 +332,7 @@ def test_dry_run_lists_the_jobs_without_submitting(cluster, workflow, tmp_path):
         "merge_features": 1,
         "make_split": 1,
         "train_classic": sum(map(len, CLASSIC_MODELS.values())),
-        "train_network": sum(map(len, NETWORK_MODELS.values())),
+        "train_neural": sum(map(len, NEURAL_MODELS.values())),
         "report": 1,
         "all": 1,
     }
@@ -357,7 +357,7 @@ def test_graphs_are_valid_dot(cluster, workflow, tmp_path, graph):
         [dot, "-Tsvg"], input=result.stdout, capture_output=True, text=True, timeout=60
     )
     assert svg.returncode == 0, svg.stderr
-    for rule in ("extract_features", "merge_features", "train_classic", "train_network", "report"):
+    for rule in ("extract_features", "merge_features", "train_classic", "train_neural", "report"):
         assert rule in svg.stdout
 
 
@@ -370,14 +370,14 @@ def full_run(cluster, workflow):
 def test_whole_workflow_finishes_on_slurm(cluster, workflow, full_run):
     report = workflow.workdir / "results" / "report" / "summary.csv"
     assert report.exists()
-    for model, inputs in (CLASSIC_MODELS | NETWORK_MODELS).items():
+    for model, inputs in (CLASSIC_MODELS | NEURAL_MODELS).items():
         for input_ in inputs:
             assert (workflow.model_dir(model, input_) / "metrics.json").exists()
     # every job that ran outside the main process went through sbatch and succeeded
     local = set(re.findall(r"^\s*localrule (\w+):", full_run, re.MULTILINE))
     remote = set(re.findall(r"^\s*rule (\w+):", full_run, re.MULTILINE))
     assert remote >= {"extract_features", "merge_features", "make_split", "train_classic",
-                      "train_network"}
+                      "train_neural"}
     submitted = submissions(full_run)
     for rule in remote - local:
         names = [name for _, name in submitted if name == f"rule_{rule}" or
@@ -397,8 +397,8 @@ def test_extraction_is_bundled(full_run, workflow):
 
 
 def test_network_jobs_get_a_gpu(cluster, full_run):
-    jobs = submitted_ids(full_run, "rule_train_network")
-    assert len(jobs) == sum(map(len, NETWORK_MODELS.values()))
+    jobs = submitted_ids(full_run, "rule_train_neural")
+    assert len(jobs) == sum(map(len, NEURAL_MODELS.values()))
     for job in jobs:
         # a job SLURM gave a GPU: its environment has CUDA_VISIBLE_DEVICES
         assert "JOB_GRES=gpu:" in cluster.job_details(job)
@@ -467,13 +467,13 @@ def test_forced_model_reruns_alone_and_a_cancelled_attempt_is_retried(cluster, w
 
 def test_killed_job_leaves_no_output_and_a_rerun_completes_it(cluster, workflow, full_run):
     model = workflow.model_dir("ann", "all_stats")
-    training_log = workflow.workdir / "results" / "logs" / "train_network" / "ann" / "all_stats.log"
+    training_log = workflow.workdir / "results" / "logs" / "train_neural" / "ann" / "all_stats.log"
     started_at = time.time()
     target = model.relative_to(workflow.workdir) / "metrics.json"
     process, log = start_run(cluster, workflow, "--forcerun", str(target), "--retries", "0")
     # cancel mid-way: once the training script has started writing its log
     cancel_when_running(
-        cluster, process, log, "rule_train_network",
+        cluster, process, log, "rule_train_neural",
         started=lambda: training_log.exists() and training_log.stat().st_mtime > started_at,
     )
     assert finish(process) != 0
@@ -482,5 +482,5 @@ def test_killed_job_leaves_no_output_and_a_rerun_completes_it(cluster, workflow,
 
     rerun = run_on_cluster(cluster, workflow.workdir, *workflow.args(), snakefile=SNAKEFILE)
     ran = re.findall(r"Finished jobid: \d+ \(Rule: (\w+)\)", rerun.stdout)
-    assert sorted(ran) == ["all", "report", "train_network"]
+    assert sorted(ran) == ["all", "report", "train_neural"]
     assert (model / "metrics.json").exists() and (model / "model.keras").exists()

@@ -1,4 +1,4 @@
-"""Train and score one network, model x input (rule train_network)."""
+"""Train and score one network, model x input (rule train_neural)."""
 
 import os
 from pathlib import Path
