@@ -33,8 +33,9 @@ import yaml  # noqa: E402
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from genreflow import GTZAN_GENRES  # noqa: E402
-from genreflow.dataset import FRAME_COLUMNS, N_FRAMES, N_MELS, N_MFCC, STATS_COLUMNS  # noqa: E402
+from genreflow.constants import GTZAN_GENRES  # noqa: E402
+from genreflow.constants import N_FRAMES, N_MELS, N_MFCC
+from genreflow.dataset import FRAME_COLUMNS, STATS_COLUMNS  # noqa: E402
 from genreflow.models.architectures import network_settings  # noqa: E402
 
 #: CNN on mel, s/epoch on CPU from shared/notes/measurements.md (batch 32, 2 cores).

@@ -17,8 +17,8 @@ import librosa
 import numpy as np
 import soundfile as sf
 
-#: Sampling rate of every waveform genreflow works on (GTZAN's own rate).
-SR = 22050
+from genreflow.constants import SR
+
 
 # libsndfile logs "data : <declared> (should be <actual>)" when a WAV's data chunk
 # claims more bytes than the file holds: a cut download or an interrupted copy.

@@ -15,12 +15,19 @@ import h5py
 import numpy as np
 import pandas as pd
 
+from genreflow.constants import (
+    HOP_LENGTH,
+    N_CHROMA,
+    N_FRAMES,
+    N_MELS,
+    N_MFCC,
+    SR,
+    TABLE_INPUTS,
+    split_input,
+)
+
 log = logging.getLogger(__name__)
 
-N_FRAMES = 1293  # 30 s at 22050 Hz, hop 512: the study's fixed sequence length
-N_MFCC = 20
-N_CHROMA = 12
-N_MELS = 128
 SCALAR_FRAME_FEATURES = (
     "rms",
     "spectral_centroid",
@@ -42,16 +49,6 @@ STATS_COLUMNS = (
     + [f"mfcc{i}_{stat}" for i in range(1, N_MFCC + 1) for stat in ("mean", "var")]
     + [f"chroma{i}_{stat}" for i in range(1, N_CHROMA + 1) for stat in ("mean", "var")]
 )
-TABLE_INPUTS = ("mfcc_stats", "all_stats")
-SEQUENCE_INPUTS = ("mfcc", "mel", "mfcc+mel")
-SEGMENT_SUFFIX = "_seg"
-
-
-def split_input(name):
-    """``("mel", True)`` for ``"mel_seg"``: the base input and whether it is segment mode."""
-    if name.endswith(SEGMENT_SUFFIX):
-        return name[: -len(SEGMENT_SUFFIX)], True
-    return name, False
 
 
 def input_columns(columns, input_name):
@@ -131,7 +128,7 @@ def window_starts(n_frames, window, hop):
     return np.arange(0, n_frames - window + 1, hop)
 
 
-def seconds_to_frames(seconds, sr=22050, hop_length=512):
+def seconds_to_frames(seconds, sr=SR, hop_length=HOP_LENGTH):
     """Frames covering ``seconds`` of audio (3 s -> 129 frames)."""
     return max(1, int(round(seconds * sr / hop_length)))
 
@@ -345,7 +342,7 @@ class FeatureDataset:
         keep = [STATS_COLUMNS.index(c) for c in columns]
         X = np.empty((len(rows), len(keep)))
         labels = np.empty(len(rows), dtype=object)
-        length = width * 512
+        length = width * HOP_LENGTH
         # open the file once, not once per track
         with h5py.File(self.path, "r") as f:
             frames_ds = f["frames"]

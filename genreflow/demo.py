@@ -12,7 +12,7 @@ import zlib
 
 import numpy as np
 
-SR = 22050
+from genreflow.constants import SR
 
 # tempo range (bpm), swing (0: straight), chord quality, lead timbre, drum pattern,
 # off-beat chords, distortion, noise level, brightness of the lead (harmonics)

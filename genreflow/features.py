@@ -15,12 +15,10 @@ atomically, and quarantines bad input (``status='rejected'`` plus a reason).
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import logging
 import os
 import time
-import uuid
 
 import h5py
 import librosa
@@ -29,15 +27,14 @@ import scipy.fft
 import scipy.signal
 
 from . import __version__
-from .audio import SR, AudioError, load_audio
+from .audio import AudioError, load_audio
+from .constants import HOP_LENGTH, N_FFT, N_MELS, N_MFCC, SR
+from .files import atomic_path
 
 logger = logging.getLogger(__name__)
 
-# The study's (librosa's default) analysis parameters.
-N_FFT = 2048
-HOP_LENGTH = 512
-N_MFCC = 20
-N_MELS = 128
+# The study's (librosa's default) analysis parameters; SR, N_FFT, HOP_LENGTH and band
+# counts live in genreflow.constants.
 TOP_DB = 80.0
 ROLL_PERCENT = 0.85
 # librosa.estimate_tuning -> piptrack defaults (chroma_stft's tuning estimate).
@@ -187,25 +184,11 @@ def _checked_features(y, sr, min_duration):
 
 
 def _write_track_h5(out_path, attrs, features):
-    """Write attrs (+ feature datasets) to ``out_path`` via a temporary file + rename."""
-    out_path = os.fspath(out_path)
-    folder = os.path.dirname(out_path) or "."
-    os.makedirs(folder, exist_ok=True)
-    # Same folder, so the rename is atomic; hidden and unique, so never mistaken
-    # for a result nor shared by two writers.
-    tmp_path = os.path.join(
-        folder, f".{os.path.basename(out_path)}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
-    )
-    try:
-        with h5py.File(tmp_path, "w") as f:
-            f.attrs.update(attrs)
-            for name in FRAME_FEATURES if features is not None else ():
-                f.create_dataset(name, data=np.asarray(features[name], dtype=np.float32))
-        os.replace(tmp_path, out_path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.remove(tmp_path)
-        raise
+    """Write attrs (+ feature datasets) to ``out_path``, all or nothing."""
+    with atomic_path(out_path) as tmp_path, h5py.File(tmp_path, "w") as f:
+        f.attrs.update(attrs)
+        for name in FRAME_FEATURES if features is not None else ():
+            f.create_dataset(name, data=np.asarray(features[name], dtype=np.float32))
 
 
 # --------------------------------------------------------------------------------------

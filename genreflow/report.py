@@ -22,6 +22,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from genreflow.constants import SEGMENT_SUFFIX
+
 #: Columns of ``summary.csv``: the metrics of each model x input, then whether it ran.
 SUMMARY_COLUMNS = [
     "model",
@@ -49,7 +51,6 @@ STUDY_CONFUSED_PAIRS = [
     ("metal", "rock"),
 ]
 STUDY_FIGURES = "study_figures.csv"
-SEGMENT_SUFFIX = "_seg"
 
 
 # --------------------------------------------------------------------------- inputs

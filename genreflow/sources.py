@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from genreflow import GTZAN_GENRES
+from genreflow.constants import AUDIO_EXTENSIONS, GTZAN_GENRES
+from genreflow.files import atomic_path
 
 TRACK_COLUMNS = ["track", "label", "path"]
 # folders that hold the genre folders in common GTZAN copies
@@ -40,7 +41,7 @@ def demo_tracks(root, tracks_per_genre):
     return pd.DataFrame(rows, columns=TRACK_COLUMNS)
 
 
-def folder_tracks(root, extensions=("wav", "au", "flac", "ogg", "mp3")):
+def folder_tracks(root, extensions=AUDIO_EXTENSIONS):
     """Tracks of a ``<root>/<label>/<file>`` tree; labels are the folder names.
 
     ``root`` may also be a folder holding such a tree under one of the names common
@@ -109,30 +110,22 @@ def fetch_archive(url, sha256, archive):
     call fails naming both checksums.
     """
     archive = Path(archive)
-    archive.parent.mkdir(parents=True, exist_ok=True)
-    tmp = archive.with_name(archive.name + ".part")
-    with urllib.request.urlopen(url) as response, open(tmp, "wb") as out:
-        shutil.copyfileobj(response, out, length=1 << 20)
-    actual = sha256_of(tmp)
-    if sha256 and actual != sha256.lower():
-        os.replace(tmp, archive.with_name(archive.name + ".bad"))
-        raise ValueError(
-            f"{url}: sha256 is {actual}, dataset.download.sha256 expects {sha256}; "
-            "fix the URL or the checksum in config.yaml"
-        )
-    os.replace(tmp, archive)
+    with atomic_path(archive) as tmp:
+        with urllib.request.urlopen(url) as response, open(tmp, "wb") as out:
+            shutil.copyfileobj(response, out, length=1 << 20)
+        actual = sha256_of(tmp)
+        if sha256 and actual != sha256.lower():
+            os.replace(tmp, archive.with_name(archive.name + ".bad"))
+            raise ValueError(
+                f"{url}: sha256 is {actual}, dataset.download.sha256 expects {sha256}; "
+                "fix the URL or the checksum in config.yaml"
+            )
 
 
 def unpack_archive(archive, dest):
     """Unpack a tar archive into ``dest`` (atomically: a temp folder renamed at the end)."""
-    dest = Path(dest)
-    tmp = dest.with_name(dest.name + ".part")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    with tarfile.open(archive) as tar:
+    with atomic_path(dest) as tmp, tarfile.open(archive) as tar:
         tar.extractall(tmp, filter="data")
-    shutil.rmtree(dest, ignore_errors=True)
-    os.replace(tmp, dest)
 
 
 def _genre_root(root, extensions):

@@ -11,6 +11,8 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import StratifiedKFold, train_test_split
 
+from genreflow.constants import AUDIO_EXTENSIONS
+
 SPLIT_COLUMNS = ["track", "label", "part", "fold"]
 
 
@@ -85,11 +87,9 @@ def read_list_file(path):
 def track_id_from_path(relpath):
     """``<label>/<stem>`` from ``<label>/<stem>.<ext>`` (any extension, or none)."""
     path = Path(relpath)
-    stem = path.name.rsplit(".", 1)[0] if path.suffix in AUDIO_SUFFIXES else path.name
+    stem = path.name.rsplit(".", 1)[0] if path.suffix.lstrip(".") in AUDIO_EXTENSIONS else path.name
     return f"{path.parent.name}/{stem}"
 
-
-AUDIO_SUFFIXES = {".wav", ".au", ".flac", ".ogg", ".mp3"}
 
 
 def lists_split(tracks, labels, list_files):

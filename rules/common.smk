@@ -15,7 +15,7 @@ os.environ.update(
 )
 
 from genreflow import sources
-from genreflow.dataset import SEQUENCE_INPUTS, TABLE_INPUTS, split_input
+from genreflow.constants import SEQUENCE_INPUTS, TABLE_INPUTS, split_input
 from genreflow.models.architectures import network_settings
 
 SOURCE = config["dataset"]["source"]

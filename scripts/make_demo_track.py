@@ -5,7 +5,8 @@ from pathlib import Path
 
 import soundfile as sf
 
-from genreflow.demo import SR, generate_track
+from genreflow.constants import SR
+from genreflow.demo import generate_track
 from genreflow.logs import setup_logging
 
 log = setup_logging(snakemake.log[0])

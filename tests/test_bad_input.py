@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 import genreflow
-from genreflow.audio import SR, AudioError, load_audio
+from genreflow.audio import AudioError, load_audio
+from genreflow.constants import SR
 from genreflow.features import (
     FRAME_FEATURES,
     TrackRejected,

@@ -13,7 +13,8 @@ import yaml
 from sklearn.model_selection import GridSearchCV
 from threadpoolctl import threadpool_limits
 
-from genreflow.dataset import FRAME_COLUMNS, N_FRAMES, STATS_COLUMNS, FeatureDataset, read_table
+from genreflow.constants import N_FRAMES
+from genreflow.dataset import FRAME_COLUMNS, STATS_COLUMNS, FeatureDataset, read_table
 from genreflow.models.classic import (
     FAST_GRIDS,
     LOGREG_CS,

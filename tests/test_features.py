@@ -21,7 +21,8 @@ import librosa
 import numpy as np
 import pytest
 
-from genreflow.audio import SR, load_audio
+from genreflow.audio import load_audio
+from genreflow.constants import SR
 from genreflow.features import (
     FRAME_FEATURES,
     HOP_LENGTH,

@@ -23,7 +23,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from genreflow import GTZAN_GENRES
+from genreflow.constants import GTZAN_GENRES
 from genreflow.evaluate import write_evaluation
 from genreflow.report import (
     SUMMARY_COLUMNS,

@@ -275,7 +275,8 @@ def workflow(tmp_path_factory):
     import soundfile as sf
     import yaml
 
-    from genreflow.demo import SR, generate_track
+    from genreflow.constants import SR
+    from genreflow.demo import generate_track
 
     base = tmp_path_factory.mktemp("slurm_workflow")
     audio = base / "audio"

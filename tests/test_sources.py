@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 import soundfile as sf
 
-from genreflow import GTZAN_GENRES
+from genreflow.constants import GTZAN_GENRES
 from genreflow import demo, sources
 
 

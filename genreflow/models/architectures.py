@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import copy
 
-from genreflow.dataset import TABLE_INPUTS, split_input
+from genreflow.constants import TABLE_INPUTS, split_input
 
 #: Training keys: set at the top of ``neural:``, overridable per architecture and input.
 TRAINING_DEFAULTS = {

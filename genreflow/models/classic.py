@@ -60,7 +60,8 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 from threadpoolctl import threadpool_limits
 
-from genreflow.dataset import FeatureDataset, load_table, split_input
+from genreflow.constants import split_input
+from genreflow.dataset import FeatureDataset, load_table
 from genreflow.evaluate import vote_tracks, write_evaluation
 from genreflow.models.presorted_gb import PresortedGradientBoostingClassifier
 from genreflow.splits import iter_folds

@@ -1,0 +1,46 @@
+"""Every fixed number and name genreflow shares between modules, in one place.
+
+Analysis parameters are the study's (librosa's defaults); changing one changes every
+feature, so a model trained with other values cannot be fed by this version.
+"""
+
+#: Sampling rate of every waveform (GTZAN's own rate).
+SR = 22050
+#: STFT size and hop: 30 s -> 1293 frames.
+N_FFT = 2048
+HOP_LENGTH = 512
+#: Fixed sequence length of whole-track inputs (30 s at SR, HOP_LENGTH).
+N_FRAMES = 1293
+N_MFCC = 20
+N_MELS = 128
+N_CHROMA = 12
+
+#: Audio file extensions every source and the split lists accept.
+AUDIO_EXTENSIONS = ("wav", "au", "flac", "ogg", "mp3")
+
+#: The ten GTZAN genres, in GTZAN's (alphabetical) order.
+GTZAN_GENRES = (
+    "blues",
+    "classical",
+    "country",
+    "disco",
+    "hiphop",
+    "jazz",
+    "metal",
+    "pop",
+    "reggae",
+    "rock",
+)
+
+#: Model inputs: summary-statistic tables, frame sequences, and the suffix that cuts
+#: either into windows (``<input>_seg``) voted per track.
+TABLE_INPUTS = ("mfcc_stats", "all_stats")
+SEQUENCE_INPUTS = ("mfcc", "mel", "mfcc+mel")
+SEGMENT_SUFFIX = "_seg"
+
+
+def split_input(name):
+    """``("mel", True)`` for ``"mel_seg"``: the base input and whether it is segment mode."""
+    if name.endswith(SEGMENT_SUFFIX):
+        return name[: -len(SEGMENT_SUFFIX)], True
+    return name, False

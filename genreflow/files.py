@@ -1,0 +1,43 @@
+"""Write a file or folder so that readers see all of it or nothing.
+
+Rule outputs need no such care: Snakemake removes the outputs of a failed job and
+marks a killed one incomplete. This is for what outlives a job half-done: the
+per-track files of an extraction shard, a download.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import uuid
+from pathlib import Path
+
+
+@contextlib.contextmanager
+def atomic_path(path):
+    """Yield a temporary path beside ``path``; rename it to ``path`` if the block succeeds.
+
+    The temporary name is hidden and unique (two writers never share it) and in the
+    same folder, so the final rename is atomic. On any error it is removed and
+    ``path`` keeps whatever it held before.
+
+    Parameters
+    ----------
+    path : path-like
+        The file or folder to create or replace.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        yield tmp
+        if path.is_dir() and tmp.is_dir():
+            shutil.rmtree(path)
+        os.replace(tmp, path)
+    finally:
+        if tmp.is_dir():
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
