@@ -81,10 +81,11 @@ def time_epoch(settings, dataset, table, tracks, steps):
     """Seconds per epoch (steady state) and the batches of one epoch."""
     import keras
 
-    from genreflow.models.batches import ExampleBatches, make_source
+    from genreflow.examples import make_source
+    from genreflow.models.neural import ExampleBatches
     from genreflow.models.neural import compiled_network
 
-    source = make_source(settings, dataset_path=dataset, table_path=table)
+    source = make_source(settings["input"], dataset, table, settings["segments"], settings["training"]["max_frames"])
     examples = source.examples(tracks)
     mean, variance = source.fit_scaler(tracks[:50])  # the statistics' values don't change the cost
     model = compiled_network(settings, source.example_shape, len(GTZAN_GENRES), mean, variance)

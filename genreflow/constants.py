@@ -37,6 +37,8 @@ GTZAN_GENRES = (
 TABLE_INPUTS = ("mfcc_stats", "all_stats")
 SEQUENCE_INPUTS = ("mfcc", "mel", "mfcc+mel")
 SEGMENT_SUFFIX = "_seg"
+#: Default window length and hop of segment inputs, in seconds (config ``segments``).
+SEGMENT_SECONDS = 3.0
 
 
 def split_input(name):

@@ -1,13 +1,12 @@
 """Score held-out predictions and write the files every model job leaves behind.
 
-Both model families (classic and networks) call :func:`write_evaluation`, so the report
-stage reads one layout (see ``docs/contracts.md``).
+The one job runner (:mod:`genreflow.jobs`) calls :func:`write_evaluation` for every
+model family, so the report stage reads one layout (see ``docs/contracts.md``).
 """
 
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
@@ -88,12 +87,6 @@ def plot_confusion(table, path, title=""):
     plt.close(fig)
 
 
-def _atomic_write_text(path, text):
-    tmp = Path(f"{path}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
 def write_evaluation(outdir, predictions, classes, extra):
     """Write ``metrics.json``, ``predictions.csv``, ``confusion.csv`` and ``.png``.
 
@@ -124,14 +117,12 @@ def write_evaluation(outdir, predictions, classes, extra):
     metrics["n_test"] = int(len(predictions))
     table = confusion_table(predictions["true"], predictions["predicted"], classes)
 
-    predictions.to_csv(outdir / "predictions.csv.tmp", index=False)
-    os.replace(outdir / "predictions.csv.tmp", outdir / "predictions.csv")
-    table.to_csv(outdir / "confusion.csv.tmp")
-    os.replace(outdir / "confusion.csv.tmp", outdir / "confusion.csv")
+    predictions.to_csv(outdir / "predictions.csv", index=False)
+    table.to_csv(outdir / "confusion.csv")
     title = f"{metrics.get('model', '')} on {metrics.get('input', '')}: "
     title += f"accuracy {metrics['accuracy']:.1%}"
     plot_confusion(table, outdir / "confusion.png", title=title)
-    _atomic_write_text(outdir / "metrics.json", json.dumps(metrics, indent=2, default=_json_default) + "\n")
+    (outdir / "metrics.json").write_text(json.dumps(metrics, indent=2, default=_json_default) + "\n")
     return metrics
 
 
@@ -142,29 +133,3 @@ def _json_default(value):
     if isinstance(value, np.ndarray):
         return value.tolist()
     return str(value)
-
-
-def vote_tracks(window_proba, window_tracks, classes):
-    """Average window probabilities per track and pick the most probable genre.
-
-    Parameters
-    ----------
-    window_proba : numpy.ndarray, shape (n_windows, n_classes)
-        Class probabilities of each window.
-    window_tracks : array-like of str, shape (n_windows,)
-        The track each window was cut from.
-    classes : sequence of str
-        Class names in the column order of ``window_proba``.
-
-    Returns
-    -------
-    pandas.DataFrame
-        Indexed by track (first-seen order), with ``p_<genre>`` columns (mean window
-        probability) and ``predicted``.
-    """
-    classes = list(classes)
-    frame = pd.DataFrame(np.asarray(window_proba, dtype=float), columns=[f"p_{c}" for c in classes])
-    frame["track"] = np.asarray(window_tracks)
-    means = frame.groupby("track", sort=False).mean()
-    means["predicted"] = np.asarray(classes)[means.to_numpy().argmax(axis=1)]
-    return means

@@ -3,21 +3,19 @@
 from pathlib import Path
 
 from genreflow.logs import setup_logging
-from genreflow.models.classic import resolve_grid, run_classic_job
 
 setup_logging(snakemake.log[0])  # noqa: F821 (provided by Snakemake)
+
+from genreflow.examples import make_source  # noqa: E402
+from genreflow.jobs import ClassicFamily, run_model_job  # noqa: E402
+from genreflow.models.classic import resolve_grid  # noqa: E402
+
 sm = snakemake  # noqa: F821
-run_classic_job(
-    model=sm.wildcards.model,
-    input_name=sm.wildcards.input,
-    grid=resolve_grid(sm.wildcards.model, sm.params.grid["preset"], sm.params.grid["override"]),
+grid = resolve_grid(sm.wildcards.model, sm.params.grid["preset"], sm.params.grid["override"])
+run_model_job(
+    ClassicFamily(sm.wildcards.model, grid, sm.params.cv_folds, sm.params.seed, sm.threads),
+    make_source(sm.wildcards.input, sm.input.get("dataset"), sm.input.get("table"), sm.params.segments),
     split_csv=sm.input.split,
     outdir=Path(sm.output.metrics).parent,
-    table_path=sm.input.get("table"),
-    dataset_path=sm.input.get("dataset"),
-    cv_folds=sm.params.cv_folds,
-    seed=sm.params.seed,
-    segments=sm.params.segments,
-    threads=sm.threads,
-    split_method=sm.params.split_method,
+    extra={"model": sm.wildcards.model, "input": sm.wildcards.input, "split_method": sm.params.split_method},
 )

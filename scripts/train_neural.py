@@ -8,17 +8,20 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
 
 from genreflow.logs import setup_logging  # noqa: E402
 
-log = setup_logging(snakemake.log[0])  # noqa: F821 (Snakemake provides `snakemake`)
+setup_logging(snakemake.log[0])  # noqa: F821 (Snakemake provides `snakemake`)
 
-from genreflow.models.neural import run_network_job  # noqa: E402
+from genreflow.examples import make_source  # noqa: E402
+from genreflow.jobs import NeuralFamily, run_model_job  # noqa: E402
 
 sm = snakemake  # noqa: F821
-run_network_job(
-    settings=sm.params.settings,
+settings = sm.params.settings
+run_model_job(
+    NeuralFamily(settings, threads=sm.threads),
+    make_source(
+        sm.wildcards.input, sm.input.get("dataset"), sm.input.get("table"),
+        settings["segments"], settings["training"]["max_frames"],
+    ),
     split_csv=sm.input.split,
     outdir=Path(sm.output.metrics).parent,
-    dataset_path=sm.input.get("dataset"),
-    table_path=sm.input.get("table"),
-    threads=sm.threads,
-    split_method=sm.params.split_method,
+    extra={"model": sm.wildcards.model, "input": sm.wildcards.input, "split_method": sm.params.split_method},
 )

@@ -21,18 +21,25 @@ from genreflow.models.classic import (
     MODELS,
     PAPER_GRIDS,
     StagedGridSearchCV,
-    check_training_data,
     make_cv,
     make_pipeline,
     resolve_grid,
-    run_classic_job,
     search_model,
-    shallower_forest,
 )
+from genreflow.examples import make_source
+from genreflow.jobs import ClassicFamily, run_model_job
 from genreflow.splits import kfold_split, stratified_split
 from workflow import planned_jobs, run_snakemake
 
 GENRES = ["blues", "classical", "jazz", "metal"]
+
+
+def run_classic_job(model, input_name, grid, split_csv, outdir, table_path=None, dataset_path=None,
+                    cv_folds=5, seed=0, segments=None, threads=1):
+    """One classic job as scripts/train_classic.py runs it."""
+    source = make_source(input_name, dataset_path, table_path, segments)
+    family = ClassicFamily(model, grid, cv_folds, seed, threads)
+    return run_model_job(family, source, split_csv, outdir, {"model": model, "input": input_name})
 
 
 def stats_table(tracks_per_genre=10, seed=0, kaggle=False):
@@ -126,7 +133,7 @@ def test_every_model_and_input_writes_its_outputs(tmp_path, table_files, model, 
     outdir = tmp_path / "models" / model / input_name
     metrics = run_classic_job(
         model, input_name, TEST_GRIDS[model], split_csv, outdir,
-        table_path=table_csv, cv_folds=3, seed=0, threads=1, split_method="stratified",
+        table_path=table_csv, cv_folds=3, seed=0, threads=1,
     )
     for name in ("metrics.json", "predictions.csv", "confusion.csv", "confusion.png", "model.joblib"):
         assert (outdir / name).stat().st_size > 0, name
@@ -158,7 +165,7 @@ def test_kfold_split_predicts_every_track_once(tmp_path):
     write_split(tmp_path / "split.csv", table, method="kfold")
     metrics = run_classic_job(
         "knn", "mfcc_stats", {"n_neighbors": [3, 5]}, tmp_path / "split.csv", tmp_path / "out",
-        table_path=tmp_path / "features.csv", cv_folds=3, split_method="kfold",
+        table_path=tmp_path / "features.csv", cv_folds=3,
     )
     predictions = pd.read_csv(tmp_path / "out" / "predictions.csv")
     assert sorted(predictions["track"]) == sorted(table["track"])
@@ -316,27 +323,8 @@ def test_optimised_search_equals_grid_search(name, grouped):
         assert search.n_fits_ < search.n_plain_fits_
     if name == "adaboost_perfect":  # one fit per split serves every learning rate
         assert search.n_fits_ == 3
-    if name == "rf":  # fewer than one forest per (depth, criterion, split): shallow trees kept
-        assert search.n_fits_ < search.n_plain_fits_ / len(grid["n_estimators"])
-
-
-@pytest.mark.parametrize("bootstrap", [True, False])
-def test_shallower_forest_is_the_forest_fitted_at_that_depth(bootstrap):
-    X, y = small_problem(n=200, seed=3)
-    deeper = make_pipeline("rf", seed=0).set_params(model__n_estimators=12, model__bootstrap=bootstrap)
-    deeper.set_params(model__max_depth=30).fit(X, y)
-    grown_depths = [tree.tree_.max_depth for tree in deeper[-1].estimators_]
-    depth = int(np.median(grown_depths))  # some trees kept, some grown again
-    shallow, share = shallower_forest(deeper, depth, X, y)
-    fitted = make_pipeline("rf", seed=0).set_params(
-        model__n_estimators=12, model__bootstrap=bootstrap, model__max_depth=depth
-    ).fit(X, y)
-    assert 0 < share < 1
-    assert np.array_equal(shallow.predict_proba(X), fitted.predict_proba(X))
-    for ours, theirs in zip(shallow[-1].estimators_, fitted[-1].estimators_):
-        assert np.array_equal(ours.tree_.threshold, theirs.tree_.threshold)
-        assert np.array_equal(ours.tree_.value, theirs.tree_.value)
-    assert deeper[-1].max_depth == 30  # the deeper forest is left as it was
+    if name == "rf":  # one forest per (depth, criterion, split), cut to every tree count
+        assert search.n_fits_ == search.n_plain_fits_ / len(grid["n_estimators"])
 
 
 # ----------------------------------------------------------------------------- errors
@@ -346,17 +334,20 @@ def test_no_training_data_or_one_genre_fails_clearly(tmp_path, table_files):
     table_csv, _, split = table_files
     empty = split.assign(part="test")
     empty.to_csv(tmp_path / "empty.csv", index=False)
-    with pytest.raises(ValueError, match=r"classic model 'rf' on 'all_stats' \(fold 0\): no training data.*split"):
+    with pytest.raises(ValueError, match=r"rf on 'all_stats' \(fold 0\): no training tracks.*split"):
         run_classic_job("rf", "all_stats", {"n_estimators": [10]}, tmp_path / "empty.csv", tmp_path / "o1", table_path=table_csv)
 
     one_genre = split.copy()
     one_genre.loc[one_genre["label"] != "jazz", "part"] = "test"
     one_genre.to_csv(tmp_path / "one.csv", index=False)
-    with pytest.raises(ValueError, match=r"'svm' on 'mfcc_stats'.*all \d+ training examples are 'jazz'.*at least two genres"):
+    with pytest.raises(ValueError, match=r"svm on 'mfcc_stats'.*all \d+ training tracks are 'jazz'.*at least two genres"):
         run_classic_job("svm", "mfcc_stats", {"C": [1.0]}, tmp_path / "one.csv", tmp_path / "o2", table_path=table_csv)
 
-    with pytest.raises(ValueError, match=r"3 training tracks cannot fill classic.cv_folds = 5"):
-        check_training_data(["a", "b", "a"], "knn", "all_stats", cv_folds=5)
+    few = split.copy()
+    few.loc[few.groupby("label").cumcount() > 0, "part"] = "test"  # one training track per genre
+    few.to_csv(tmp_path / "few.csv", index=False)
+    with pytest.raises(ValueError, match=r"4 training tracks with a full window cannot fill classic.cv_folds = 5"):
+        run_classic_job("knn", "all_stats", {"n_neighbors": [1]}, tmp_path / "few.csv", tmp_path / "o3", table_path=table_csv)
     assert not (tmp_path / "o1" / "metrics.json").exists()
 
 

@@ -20,15 +20,30 @@ pytest.importorskip("tensorflow")
 
 from genreflow.dataset import FeatureDataset, merge_tracks  # noqa: E402
 from genreflow.models.architectures import build_network, network_settings  # noqa: E402
-from genreflow.models.batches import ExampleBatches, SequenceSource, make_source  # noqa: E402
+from genreflow.examples import SequenceSource  # noqa: E402
+from genreflow.examples import make_source as make_input_source  # noqa: E402
+from genreflow.jobs import NeuralFamily, run_model_job, vote_tracks  # noqa: E402
 from genreflow.models.neural import (  # noqa: E402
+    ExampleBatches,
     carve_validation,
     configure_tensorflow,
-    run_network_job,
     train_fold,
-    window_scores,
 )
 from genreflow.splits import kfold_split, stratified_split  # noqa: E402
+
+
+def make_source(settings, dataset_path=None, table_path=None):
+    """The source a network job reads (as scripts/train_neural.py makes it)."""
+    return make_input_source(
+        settings["input"], dataset_path, table_path, settings["segments"], settings["training"]["max_frames"]
+    )
+
+
+def run_network_job(settings, split_csv, outdir, dataset_path=None, table_path=None):
+    """One network job as scripts/train_neural.py runs it."""
+    extra = {"model": settings["model"], "input": settings["input"]}
+    source = make_source(settings, dataset_path, table_path)
+    return run_model_job(NeuralFamily(settings), source, split_csv, outdir, extra)
 
 REPO = Path(__file__).resolve().parents[1]
 GENRES = ["blues", "classical", "metal", "pop"]
@@ -126,7 +141,7 @@ def test_every_model_and_input_trains_and_writes_its_outputs(tiny, tmp_path, mod
     settings = _settings(model, input_name)
     out = tmp_path / model / input_name
     metrics = run_network_job(
-        settings, tiny["split"], out, tiny["dataset"], tiny["table"], threads=2, split_method="stratified"
+        settings, tiny["split"], out, tiny["dataset"], tiny["table"]
     )
 
     for name in (
@@ -192,7 +207,8 @@ def test_window_votes_average_probabilities_per_track():
     proba = np.array([[0.6, 0.4], [0.6, 0.4], [0.05, 0.95], [0.1, 0.9], [0.8, 0.2], [0.7, 0.3]])
     tracks = ["a", "a", "a", "b", "b", "b"]
     labels = ["rock", "rock", "rock", "pop", "pop", "pop"]
-    votes, window_accuracy = window_scores(proba, tracks, labels, classes)
+    votes = vote_tracks(proba, tracks, classes)
+    window_accuracy = np.mean(np.asarray(classes)[proba.argmax(axis=1)] == np.asarray(labels))
     assert votes.loc["a", "predicted"] == "rock"  # a majority vote would say pop
     assert votes.loc["b", "predicted"] == "pop"
     np.testing.assert_allclose(votes.loc["a", ["p_pop", "p_rock"]], [1.25 / 3, 1.75 / 3])
@@ -303,15 +319,15 @@ def test_kfold_scores_every_track_once_and_early_stops(tiny, tmp_path):
     kfold_split(data.tracks, data.labels, n_folds=2, seed=0).to_csv(split_csv, index=False)
     settings = _settings("ann", "all_stats", epochs=50, patience=1, learning_rate=0.5)
     metrics = run_network_job(
-        settings, split_csv, tmp_path / "out", tiny["dataset"], tiny["table"], split_method="kfold"
+        settings, split_csv, tmp_path / "out", tiny["dataset"], tiny["table"]
     )
     predictions = pd.read_csv(tmp_path / "out" / "predictions.csv")
     assert sorted(predictions["track"]) == sorted(data.tracks)
     assert sorted(predictions["fold"].unique()) == [0, 1]
-    assert metrics["n_folds"] == 2 and len(metrics["epochs_per_fold"]) == 2
-    assert max(metrics["epochs_per_fold"]) < 50  # patience 1 stops long before 50 epochs
+    assert metrics["n_folds"] == 2 and len(metrics["per_fold"]["epochs_run"]) == 2
+    assert max(metrics["per_fold"]["epochs_run"]) < 50  # patience 1 stops long before 50 epochs
     history = pd.read_csv(tmp_path / "out" / "history.csv")
-    for fold, best in zip((0, 1), metrics["best_epoch_per_fold"]):
+    for fold, best in zip((0, 1), metrics["per_fold"]["best_epoch"]):
         rows = history[history["fold"] == fold]
         assert best == rows.loc[rows["val_loss"].idxmin(), "epoch"]
 
@@ -393,4 +409,4 @@ def test_the_trained_model_is_the_best_validation_epoch(tiny):
     loss = model.evaluate(valid, verbose=0, return_dict=True)["loss"]
     assert loss == pytest.approx(history["val_loss"].min(), rel=1e-4)
     assert facts["best_epoch"] == history.loc[history["val_loss"].idxmin(), "epoch"]
-    assert facts["best_val_accuracy"] == history.loc[history["val_loss"].idxmin(), "val_accuracy"]
+    assert facts["best_cv_score"] == history.loc[history["val_loss"].idxmin(), "val_accuracy"]

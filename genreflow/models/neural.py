@@ -1,17 +1,15 @@
-"""Train and score the networks (Keras 3 on TensorFlow), one model x input per job.
+"""Train the networks (Keras 3 on TensorFlow): batches, the training loop, the files.
 
-Honest by construction: per fold of ``split.csv`` the validation tracks are carved from
-the training tracks (stratified, seeded) and drive early stopping; the scaler is fit on
-the remaining training tracks only; the test tracks are predicted once, at the end. In
-segment mode windows are cut after the split and tracks are scored by the mean
-probability of their windows.
+Honest by construction: per fold the validation tracks are carved from the training
+tracks (stratified, seeded) and drive early stopping; the scaler is fit on the remaining
+training tracks only. ``genreflow.jobs.NeuralFamily`` hands this to the one job runner,
+which predicts the test tracks once and votes windows per track.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-import os
 import time
 from pathlib import Path
 
@@ -20,10 +18,7 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
-from genreflow.evaluate import vote_tracks, write_evaluation
-from genreflow.models.architectures import build_network, describe
-from genreflow.models.batches import ExampleBatches, make_source
-from genreflow.splits import iter_folds
+from genreflow.models.architectures import build_network
 
 log = logging.getLogger(__name__)
 
@@ -113,27 +108,49 @@ def carve_validation(train_ids, labels, valid_size, seed=0):
     return sorted(fit_ids), sorted(valid_ids)
 
 
-def window_scores(window_proba, window_tracks, window_labels, classes):
-    """Track predictions from window probabilities, and the window-level accuracy.
+class ExampleBatches(keras.utils.PyDataset):
+    """Keras batches of examples read from a source on demand.
 
     Parameters
     ----------
-    window_proba : numpy.ndarray, shape (n_windows, n_classes)
-    window_tracks, window_labels : array-like of str, shape (n_windows,)
+    source : SequenceSource or TableSource
+    examples : Examples
     classes : sequence of str
-
-    Returns
-    -------
-    tracks : pandas.DataFrame
-        ``genreflow.evaluate.vote_tracks``: one row per track (index), ``p_<genre>``
-        (mean window probability) and ``predicted``.
-    window_accuracy : float
-        Share of windows whose most probable class is their track's genre.
+        Class names; labels become their indices.
+    batch_size : int
+    shuffle : bool
+        Reshuffle the example order every epoch (seeded: the same seed gives the same
+        orders).
+    seed : int
+    with_labels : bool
+        Yield ``(x, y)`` (training) or ``(x,)`` (prediction).
     """
-    window_proba = np.asarray(window_proba)
-    predicted = np.asarray(classes)[window_proba.argmax(axis=1)]
-    accuracy = float(np.mean(predicted == np.asarray(window_labels, dtype=str)))
-    return vote_tracks(window_proba, window_tracks, classes), accuracy
+
+    def __init__(
+        self, source, examples, classes, batch_size, shuffle=False, seed=0, with_labels=True, **kwargs
+    ):
+        super().__init__(**kwargs)
+        self.source = source
+        self.index = examples.index
+        code = {c: i for i, c in enumerate(classes)}
+        self.y = np.array([code[label] for label in examples.labels], dtype=np.int32)
+        self.batch_size = int(batch_size)
+        self.shuffle = shuffle
+        self.with_labels = with_labels
+        self._rng = np.random.default_rng(seed)
+        self.order = self._rng.permutation(len(self.y)) if shuffle else np.arange(len(self.y))
+
+    def __len__(self):
+        return math.ceil(len(self.y) / self.batch_size)
+
+    def __getitem__(self, i):
+        pick = self.order[i * self.batch_size : (i + 1) * self.batch_size]
+        x = self.source.read(self.index[pick])
+        return (x, self.y[pick]) if self.with_labels else (x,)
+
+    def on_epoch_end(self):
+        if self.shuffle:
+            self.order = self._rng.permutation(len(self.y))
 
 
 class EpochLog(keras.callbacks.Callback):
@@ -202,7 +219,7 @@ def train_fold(settings, source, classes, fit_ids, valid_ids, fold=0):
     history : pandas.DataFrame
         ``HISTORY_COLUMNS``, one row per epoch run.
     facts : dict
-        ``epochs_run``, ``best_epoch``, ``best_val_accuracy``, ``fit_seconds``,
+        ``epochs_run``, ``best_epoch``, ``best_cv_score`` (best validation accuracy),
         ``n_train`` (tracks), ``n_train_examples``, ``n_valid``.
     """
     train = settings["training"]
@@ -234,7 +251,6 @@ def train_fold(settings, source, classes, fit_ids, valid_ids, fold=0):
         len(valid_ids),
         source.example_shape,
     )
-    start = time.perf_counter()
     # ExampleBatches reshuffles examples each epoch (seeded); Keras need not shuffle batches
     model.fit(
         fit_batches,
@@ -244,7 +260,6 @@ def train_fold(settings, source, classes, fit_ids, valid_ids, fold=0):
         shuffle=False,
         verbose=0,
     )
-    fit_seconds = time.perf_counter() - start
     history = pd.DataFrame(epoch_log.rows, columns=HISTORY_COLUMNS)
     if valid_batches is not None:
         scores = history[train["monitor"]]
@@ -254,8 +269,8 @@ def train_fold(settings, source, classes, fit_ids, valid_ids, fold=0):
     facts = {
         "epochs_run": int(len(history)),
         "best_epoch": int(history["epoch"].iloc[best]),
-        "best_val_accuracy": float(history["val_accuracy"].iloc[best]) if valid_batches is not None else None,
-        "fit_seconds": fit_seconds,
+        # the validation part plays the CV's role: the report's "best CV" column
+        "best_cv_score": float(history["val_accuracy"].iloc[best]) if valid_batches is not None else None,
         "n_train": len(fit_ids),
         "n_train_examples": len(fit_examples),
         "n_valid": len(valid_ids),
@@ -263,50 +278,11 @@ def train_fold(settings, source, classes, fit_ids, valid_ids, fold=0):
     return model, history, facts
 
 
-def predict_tracks(model, settings, source, classes, test_ids, fold=0):
-    """Score ``test_ids`` once: track predictions (by window vote in segment mode).
-
-    Returns
-    -------
-    predictions : pandas.DataFrame
-        ``track, fold, true, predicted, p_<genre>...`` in ``test_ids`` order.
-    window_hits : tuple of int or None
-        Segment mode: (correct windows, windows); None for whole tracks.
-    """
-    examples = source.examples(test_ids)
-    batches = ExampleBatches(
-        source, examples, classes, int(settings["training"]["batch_size"]), with_labels=False
-    )
+def predict_proba(model, source, examples, classes, batch_size=32):
+    """Class probabilities of ``examples`` (softmax of the network's logits)."""
+    batches = ExampleBatches(source, examples, classes, batch_size, with_labels=False)
     logits = model.predict(batches, verbose=0)
-    proba = keras.ops.convert_to_numpy(keras.ops.softmax(logits, axis=-1))
-    truth = dict(zip(examples.tracks, examples.labels))
-    if settings["mode"] == "segments":
-        tracks, _ = window_scores(proba, examples.tracks, examples.labels, classes)
-        codes = {c: i for i, c in enumerate(classes)}
-        hits = proba.argmax(axis=1) == np.array([codes[label] for label in examples.labels])
-        window_hits = (int(hits.sum()), len(examples))
-        tracks = tracks.reindex(list(test_ids))
-    else:
-        tracks = pd.DataFrame(proba, columns=[f"p_{c}" for c in classes], index=list(examples.tracks))
-        tracks["predicted"] = np.asarray(classes)[proba.argmax(axis=1)]
-        window_hits = None
-    missing = tracks["predicted"].isna()
-    if missing.any():
-        raise ValueError(
-            f"test track(s) {tracks.index[missing].tolist()[:5]} have no full window; "
-            "lower segments.length in config.yaml"
-        )
-    predictions = pd.DataFrame(
-        {
-            "track": tracks.index,
-            "fold": fold,
-            "true": [truth[t] for t in tracks.index],
-            "predicted": tracks["predicted"].to_numpy(),
-        }
-    )
-    for c in classes:
-        predictions[f"p_{c}"] = tracks[f"p_{c}"].to_numpy()
-    return predictions, window_hits
+    return keras.ops.convert_to_numpy(keras.ops.softmax(logits, axis=-1))
 
 
 def plot_curves(history, path, title=""):
@@ -340,120 +316,8 @@ def plot_curves(history, path, title=""):
     plt.close(fig)
 
 
-def run_network_job(
-    settings, split_csv, outdir, dataset_path=None, table_path=None, threads=None, split_method=None
-):
-    """Train and score one network over every fold of a split and write its outputs.
-
-    Parameters
-    ----------
-    settings : dict
-        ``genreflow.models.architectures.network_settings`` output.
-    split_csv : path-like
-        ``results/splits/split.csv``.
-    outdir : path-like
-        ``results/models/<model>/<input>/``; receives ``metrics.json``,
-        ``predictions.csv``, ``confusion.csv/png`` (``genreflow.evaluate``),
-        ``model.keras`` (the last fold's network), ``history.csv`` and ``curves.png``.
-    dataset_path, table_path : path-like, optional
-        ``dataset.h5`` (sequences, segment statistics) and ``features.csv`` (tables).
-    threads : int, optional
-        Bound on TensorFlow's thread pools.
-    split_method : str, optional
-        Recorded in ``metrics.json`` (config ``split.method``).
-
-    Returns
-    -------
-    dict
-        The metrics written.
-    """
-    train = settings["training"]
-    configure_tensorflow(threads, train["seed"], train["deterministic"])
-    outdir = Path(outdir)
-    outdir.mkdir(parents=True, exist_ok=True)
-    split = pd.read_csv(split_csv)
-    classes = sorted(split["label"].unique())
-    label_of = dict(zip(split["track"], split["label"]))
-    folds = list(iter_folds(split))
-    device = device_name()
-    log.info(
-        "%s on %s (%s): %s, %d fold(s), device %s",
-        settings["model"],
-        settings["input"],
-        settings["mode"],
-        describe(settings["architecture"]),
-        len(folds),
-        device,
-    )
-
-    predictions, histories, facts = [], [], []
-    window_hits = [0, 0]
-    model = None
-    for fold, train_ids, valid_ids, test_ids in folds:
-        if not len(test_ids):
-            raise ValueError(f"{split_csv}: fold {fold} has no test tracks; check split.* in config.yaml")
-        if not len(valid_ids):
-            labels = [label_of[t] for t in train_ids]
-            train_ids, valid_ids = carve_validation(
-                train_ids, labels, train["valid_size"], train["seed"] + fold
-            )
-        source = make_source(settings, dataset_path=dataset_path, table_path=table_path)
-        try:
-            model, history, fold_facts = train_fold(settings, source, classes, train_ids, valid_ids, fold)
-            fold_predictions, hits = predict_tracks(model, settings, source, classes, test_ids, fold)
-        finally:
-            source.close()
-        if hits:
-            window_hits = [window_hits[0] + hits[0], window_hits[1] + hits[1]]
-        predictions.append(fold_predictions)
-        histories.append(history)
-        facts.append(fold_facts)
-        log.info(
-            "fold %d: test accuracy %.3f on %d tracks (best epoch %d of %d)",
-            fold,
-            np.mean(fold_predictions["true"] == fold_predictions["predicted"]),
-            len(test_ids),
-            fold_facts["best_epoch"],
-            fold_facts["epochs_run"],
-        )
-
-    history = pd.concat(histories, ignore_index=True)
-    val_scores = [f["best_val_accuracy"] for f in facts if f["best_val_accuracy"] is not None]
-    extra = {
-        "model": settings["model"],
-        "input": settings["input"],
-        "mode": settings["mode"],
-        "best_cv_score": float(np.mean(val_scores)) if val_scores else None,
-        "best_params": {**settings["architecture"], "summary": describe(settings["architecture"])},
-        "fit_seconds": float(sum(f["fit_seconds"] for f in facts)),
-        "n_train": int(round(np.mean([f["n_train"] for f in facts]))),
-        "n_valid": int(round(np.mean([f["n_valid"] for f in facts]))),
-        "n_folds": len(folds),
-        "split_method": split_method,
-        "device": device,
-        # one fold: its epochs; k folds: the rounded mean (per fold in the lists)
-        "epochs_run": int(round(np.mean([f["epochs_run"] for f in facts]))),
-        "best_epoch": int(round(np.mean([f["best_epoch"] for f in facts]))),
-        "epochs_per_fold": [f["epochs_run"] for f in facts],
-        "best_epoch_per_fold": [f["best_epoch"] for f in facts],
-        "training": dict(train),
-        "saved_model_fold": folds[-1][0],  # model.keras is the last fold's network
-    }
-    if settings["mode"] == "segments":
-        extra["window_accuracy"] = window_hits[0] / window_hits[1]
-        extra["n_train_windows"] = int(round(np.mean([f["n_train_examples"] for f in facts])))
-        extra["segments"] = settings["segments"]
-
-    _save_model(model, outdir / "model.keras")
-    history.to_csv(outdir / "history.csv", index=False)
-    plot_curves(history, outdir / "curves.png", title=f"{settings['model']} on {settings['input']}")
-    metrics = write_evaluation(outdir, pd.concat(predictions, ignore_index=True), classes, extra)
-    log.info("%s on %s: accuracy %.3f", settings["model"], settings["input"], metrics["accuracy"])
-    return metrics
-
-
-def _save_model(model, path):
-    # Keras wants the .keras suffix: write model.tmp.keras, then rename into place
-    tmp = Path(path).with_suffix(".tmp.keras")
-    model.save(tmp)
-    os.replace(tmp, path)
+def save_network(model, history, outdir, title=""):
+    """Write ``model.keras`` (scaler inside), ``history.csv`` and ``curves.png``."""
+    model.save(Path(outdir) / "model.keras")
+    history.to_csv(Path(outdir) / "history.csv", index=False)
+    plot_curves(history, Path(outdir) / "curves.png", title=title)

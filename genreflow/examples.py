@@ -1,24 +1,21 @@
-"""Network inputs read in batches: whole tracks, windows or table rows, by index.
+"""Model inputs: whole tracks, windows or table rows of a set of tracks, read by index.
 
 A source turns track ids into examples (one per track, or one per window in segment
 mode, cut after the split) and reads any batch of them on demand, so only one batch of
-``dataset.h5`` is in memory at a time. Sequences come time first, ``(frames, features)``:
+``dataset.h5`` is in memory at a time. Both model families read their inputs here. Sequences come time first, ``(frames, features)``:
 ``mfcc`` (T, 20), ``mel`` (T, 128) and ``mfcc+mel`` (T, 148, the two aligned frame by
 frame), whatever layout the file stores.
 """
 
 from __future__ import annotations
 
-import math
-
 import h5py
-import keras
 import numpy as np
 from sklearn.preprocessing import StandardScaler
 
+from genreflow.constants import SEGMENT_SECONDS, TABLE_INPUTS, split_input
 from genreflow.dataset import (
     STATS_COLUMNS,
-    TABLE_INPUTS,
     FeatureDataset,
     input_columns,
     load_table,
@@ -189,7 +186,8 @@ class TableSource:
         if segments:
             if dataset_path is None:
                 raise ValueError(
-                    f"segment input '{base_input}_seg' needs dataset.h5 (frames), not only a table"
+                    f"input '{base_input}_seg' needs frame-level features (results/features/dataset.h5); "
+                    "a feature table (dataset.source: table) has none: use mfcc_stats or all_stats"
                 )
             self.data = FeatureDataset(dataset_path)
             self.columns = input_columns(STATS_COLUMNS, base_input)
@@ -236,58 +234,29 @@ class TableSource:
         pass
 
 
-def make_source(settings, dataset_path=None, table_path=None):
-    """The source of a job's input (``network_settings`` output) and the files it needs."""
-    base = settings["base_input"]
-    if base in TABLE_INPUTS:
-        return TableSource(
-            base, table_path=table_path, dataset_path=dataset_path, segments=settings["segments"]
-        )
-    if dataset_path is None:
-        raise ValueError(f"input '{settings['input']}' needs dataset.h5")
-    return SequenceSource(dataset_path, base, settings["segments"], settings["training"]["max_frames"])
-
-
-class ExampleBatches(keras.utils.PyDataset):
-    """Keras batches of examples read from a source on demand.
+def make_source(input_name, dataset_path=None, table_path=None, segments=None, max_frames=0):
+    """The source of one model input and the files it reads.
 
     Parameters
     ----------
-    source : SequenceSource or TableSource
-    examples : Examples
-    classes : sequence of str
-        Class names; labels become their indices.
-    batch_size : int
-    shuffle : bool
-        Reshuffle the example order every epoch (seeded: the same seed gives the same
-        orders).
-    seed : int
-    with_labels : bool
-        Yield ``(x, y)`` (training) or ``(x,)`` (prediction).
+    input_name : str
+        ``mfcc_stats``, ``all_stats``, ``mfcc``, ``mel`` or ``mfcc+mel``, with ``_seg``
+        for windows of ``segments["length"]`` seconds every ``segments["hop"]``.
+    dataset_path, table_path : path-like, optional
+        ``dataset.h5`` (sequences, windows) and ``features.csv`` (whole-track tables).
+    segments : dict, optional
+        The ``segments`` config section; used for ``_seg`` inputs only.
+    max_frames : int
+        Whole-track sequences: keep the first ``max_frames`` frames (0: all).
     """
-
-    def __init__(
-        self, source, examples, classes, batch_size, shuffle=False, seed=0, with_labels=True, **kwargs
-    ):
-        super().__init__(**kwargs)
-        self.source = source
-        self.index = examples.index
-        code = {c: i for i, c in enumerate(classes)}
-        self.y = np.array([code[label] for label in examples.labels], dtype=np.int32)
-        self.batch_size = int(batch_size)
-        self.shuffle = shuffle
-        self.with_labels = with_labels
-        self._rng = np.random.default_rng(seed)
-        self.order = self._rng.permutation(len(self.y)) if shuffle else np.arange(len(self.y))
-
-    def __len__(self):
-        return math.ceil(len(self.y) / self.batch_size)
-
-    def __getitem__(self, i):
-        pick = self.order[i * self.batch_size : (i + 1) * self.batch_size]
-        x = self.source.read(self.index[pick])
-        return (x, self.y[pick]) if self.with_labels else (x,)
-
-    def on_epoch_end(self):
-        if self.shuffle:
-            self.order = self._rng.permutation(len(self.y))
+    base, windowed = split_input(input_name)
+    segments = segments or {"length": SEGMENT_SECONDS, "hop": SEGMENT_SECONDS}
+    window = {"length": float(segments["length"]), "hop": float(segments["hop"])} if windowed else None
+    if base in TABLE_INPUTS:
+        return TableSource(base, table_path=table_path, dataset_path=dataset_path, segments=window)
+    if dataset_path is None:
+        raise ValueError(
+            f"input '{input_name}' needs frame-level features (results/features/dataset.h5); "
+            "a feature table (dataset.source: table) has none: use mfcc_stats or all_stats"
+        )
+    return SequenceSource(dataset_path, base, window, max_frames)

@@ -1,0 +1,255 @@
+"""One model job, whatever the model family: folds, windows, the vote, the outputs.
+
+A job trains one model x input over every fold of ``split.csv`` and scores each fold's
+test tracks once. Everything a user reads in ``results/models/<model>/<input>/`` is
+written here (``metrics.json``, ``predictions.csv``, ``confusion.csv/png``) or by the
+family's ``save`` (the model file). A family supplies only:
+
+``fit(source, train, valid, classes, fold) -> (model, facts)``
+    Fit on the examples of the ``train`` and ``valid`` tracks (``pandas.Series``:
+    track -> genre) (the family cuts a validation part or runs a
+    CV search as it needs). ``facts``: this fold's figures for ``metrics.json``
+    (``best_cv_score``, ``n_train``, ...), combined over folds by :func:`combine_folds`.
+``predict_proba(model, source, examples, classes) -> ndarray``
+    Class probabilities of ``examples``, one column per genre of ``classes``.
+``save(models, facts, outdir)``
+    The model file(s), from every fold's model and facts.
+``info``
+    A dict of job-wide facts for ``metrics.json`` (device, grid, architecture, ...).
+
+Examples come from a source of :mod:`genreflow.examples`: one per track, or in segment
+mode (``<input>_seg``) one per window, cut after the split; a track is then scored by
+the mean probability of its windows (:func:`vote_tracks`).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+import joblib
+import numpy as np
+import pandas as pd
+
+from genreflow.evaluate import write_evaluation
+from genreflow.models import classic
+from genreflow.splits import iter_folds
+
+log = logging.getLogger(__name__)
+
+
+def vote_tracks(window_proba, window_tracks, classes):
+    """Average window probabilities per track and pick the most probable genre.
+
+    Parameters
+    ----------
+    window_proba : numpy.ndarray, shape (n_windows, n_classes)
+        Class probabilities of each window (or of each track: one window per track).
+    window_tracks : array-like of str, shape (n_windows,)
+        The track each window was cut from.
+    classes : sequence of str
+        Class names in the column order of ``window_proba``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by track (first-seen order), with ``predicted`` and ``p_<genre>``
+        columns (mean window probability).
+    """
+    classes = list(classes)
+    frame = pd.DataFrame(np.asarray(window_proba, dtype=float), columns=[f"p_{c}" for c in classes])
+    frame["track"] = np.asarray(window_tracks)
+    means = frame.groupby("track", sort=False).mean()
+    means.insert(0, "predicted", np.asarray(classes)[means.to_numpy().argmax(axis=1)])
+    return means
+
+
+def check_training_labels(labels, where):
+    """Fail with a clear message when a fold's training tracks cannot train a classifier."""
+    if not len(labels):
+        raise ValueError(
+            f"{where}: no training tracks. Check results/splits/split.csv and split.* in "
+            "config.yaml (test_size, lists), and that the dataset has tracks"
+        )
+    if len(set(labels)) < 2:
+        raise ValueError(
+            f"{where}: all {len(labels)} training tracks are '{labels[0]}'; a classifier needs "
+            "at least two genres. Add tracks of other genres or use a split (split.method) that "
+            "trains on several"
+        )
+
+
+def combine_folds(facts):
+    """One ``metrics.json`` entry per fact: the fold's value, or over several folds the
+    mean of numbers (rounded for counts; ``fit_seconds`` summed) and the list of others,
+    plus ``per_fold`` lists of every fact."""
+    if len(facts) == 1:
+        return dict(facts[0])
+    combined = {"per_fold": {key: [f[key] for f in facts] for key in facts[0]}}
+    for key, values in combined["per_fold"].items():
+        numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
+        if key == "fit_seconds":
+            combined[key] = float(sum(values))
+        elif numbers and all(isinstance(v, int) for v in values):
+            combined[key] = int(round(np.mean(values)))
+        elif numbers:
+            combined[key] = float(np.mean(values))
+        else:
+            combined[key] = values
+    return combined
+
+
+def run_model_job(family, source, split_csv, outdir, extra=None):
+    """Train and score one model x input over every fold of a split; write its outputs.
+
+    Parameters
+    ----------
+    family : object
+        ``fit``, ``predict_proba``, ``save``, ``summary`` (see the module docstring).
+    source : genreflow.examples.TableSource or SequenceSource
+        The job's input; ``source.segments`` set means segment mode.
+    split_csv : path-like
+        ``results/splits/split.csv``: each fold's train, valid and test tracks.
+    outdir : path-like
+        ``results/models/<model>/<input>/``.
+    extra : dict, optional
+        Facts recorded as they are in ``metrics.json`` (``model``, ``input``, ...).
+
+    Returns
+    -------
+    dict
+        The metrics written.
+    """
+    outdir, extra = Path(outdir), extra or {}
+    outdir.mkdir(parents=True, exist_ok=True)
+    split = pd.read_csv(split_csv)
+    classes = sorted(split["label"].unique())
+    label_of = split.drop_duplicates("track").set_index("track")["label"]
+    windowed = bool(source.segments)
+    folds = list(iter_folds(split))
+    predictions, models, facts = [], [], []
+    window_hits = np.zeros(2, dtype=int)
+    for fold, train_ids, valid_ids, test_ids in folds:
+        if not len(test_ids):
+            raise ValueError(f"{split_csv}: fold {fold} has no test tracks; check split.* in config.yaml")
+        train, valid = label_of[list(train_ids)], label_of[list(valid_ids)]
+        where = f"{extra.get('model')} on '{extra.get('input')}' (fold {fold})"
+        check_training_labels([*train, *valid], where)
+        start = time.perf_counter()
+        model, fold_facts = family.fit(source, train, valid, classes, fold)
+        fold_facts["fit_seconds"] = time.perf_counter() - start
+        test = source.examples(list(test_ids))
+        proba = family.predict_proba(model, source, test, classes)
+        tracks = vote_tracks(proba, test.tracks, classes)
+        if windowed:
+            hits = np.asarray(classes)[proba.argmax(axis=1)] == test.labels
+            window_hits += (int(hits.sum()), len(hits))
+        unscored = sorted(set(test_ids) - set(tracks.index))
+        if unscored:
+            log.warning("fold %d: %d test track(s) have no full window, not scored: %s", fold, len(unscored), unscored[:5])
+        tracks.insert(0, "true", [label_of[t] for t in tracks.index])
+        tracks.insert(0, "fold", fold)
+        predictions.append(tracks.rename_axis("track").reset_index())
+        log.info("fold %d: test accuracy %.3f on %d tracks", fold, np.mean(tracks["true"] == tracks["predicted"]), len(tracks))
+        models.append(model)
+        facts.append(fold_facts)
+
+    metrics = {**extra, **family.info, "mode": "segments" if windowed else "track", "n_folds": len(folds)}
+    metrics.update(combine_folds(facts))
+    if windowed:
+        metrics["window_accuracy"] = float(window_hits[0] / window_hits[1]) if window_hits[1] else None
+        metrics["segments"] = dict(source.segments)
+    family.save(models, facts, outdir)
+    metrics = write_evaluation(outdir, pd.concat(predictions, ignore_index=True), classes, metrics)
+    log.info("%s on %s: accuracy %.3f", metrics.get("model"), metrics.get("input"), metrics["accuracy"])
+    return metrics
+
+
+class ClassicFamily:
+    """One scikit-learn model x grid (:mod:`genreflow.models.classic`) for :func:`run_model_job`.
+
+    Trains on the split's ``train`` and ``valid`` tracks together (the CV validates); in
+    segment mode on window statistics, the CV keeping each track's windows in one fold.
+    Parameters as ``classic.search_model`` takes them; ``threads``: the rule's threads.
+    """
+
+    def __init__(self, model, grid, cv_folds=5, seed=0, threads=1):
+        self.model, self.grid, self.cv_folds, self.seed, self.threads = model, grid, cv_folds, seed, threads
+        n_candidates = int(np.prod([len(v) for v in grid.values()]))
+        self.info = {"device": "CPU", "grid": grid, "cv_folds": cv_folds, "n_candidates": n_candidates}
+
+    def fit(self, source, train, valid, classes, fold):
+        train_ids = [*train.index, *valid.index]
+        train = source.examples(train_ids)
+        groups = train.tracks if source.segments else None
+        n_tracks = len(set(train.tracks))
+        if n_tracks < self.cv_folds:
+            raise ValueError(
+                f"classic model '{self.model}' (fold {fold}): {n_tracks} training tracks with a full "
+                f"window cannot fill classic.cv_folds = {self.cv_folds} CV folds; lower "
+                "classic.cv_folds in config.yaml or add tracks"
+            )
+        fitted, search = classic.search_model(self.model, self.grid, source.read(train.index), train.labels,
+                                              groups, self.cv_folds, self.seed, self.threads)
+        n_fits = getattr(search, "n_fits_", len(search.cv_results_["params"]) * self.cv_folds)
+        best = classic.plain_params(search.best_params_)
+        log.info("fold %d: best %s, CV accuracy %.3f, %d fits", fold, best, search.best_score_, n_fits)
+        facts = {"best_params": best, "best_cv_score": float(search.best_score_), "n_fits": int(n_fits),
+                 "n_train": len(train_ids), "n_train_windows": len(train)}
+        return fitted, facts
+
+    def predict_proba(self, fitted, source, examples, classes):
+        proba = fitted.predict_proba(source.read(examples.index))
+        out = np.zeros((len(proba), len(classes)))  # genres training lacked: probability 0
+        out[:, [list(classes).index(c) for c in fitted.classes_]] = proba
+        return out
+
+    def save(self, fitted, facts, outdir):
+        joblib.dump({"model": self.model, "classes": list(fitted[0].classes_), "pipelines": fitted},
+                    outdir / "model.joblib")  # one pipeline per fold
+
+
+class NeuralFamily:
+    """One Keras network (:mod:`genreflow.models.neural`) for :func:`run_model_job`.
+
+    Each fold validates on the split's ``valid`` tracks, or on a stratified, seeded part
+    carved from its training tracks (``training.valid_size``), for early stopping.
+
+    Parameters
+    ----------
+    settings : dict
+        ``genreflow.models.architectures.network_settings`` output.
+    threads : int, optional
+        Bound on TensorFlow's thread pools (the rule's ``threads``).
+    """
+
+    def __init__(self, settings, threads=None):
+        from genreflow.models import architectures, neural  # Keras only for network jobs
+
+        self.neural, self.settings, self.histories = neural, settings, []
+        train = settings["training"]
+        neural.configure_tensorflow(threads, train["seed"], train["deterministic"])
+        architecture = {**settings["architecture"], "summary": architectures.describe(settings["architecture"])}
+        self.info = {"device": neural.device_name(), "best_params": architecture, "training": dict(train)}
+        log.info("%s on %s: %s, device %s", settings["model"], settings["input"], architecture["summary"],
+                 self.info["device"])
+
+    def fit(self, source, train, valid, classes, fold):
+        settings = self.settings["training"]
+        fit_ids, valid_ids = list(train.index), list(valid.index)
+        if not valid_ids:
+            fit_ids, valid_ids = self.neural.carve_validation(
+                fit_ids, train.to_numpy(), settings["valid_size"], settings["seed"] + fold
+            )
+        model, history, facts = self.neural.train_fold(self.settings, source, classes, fit_ids, valid_ids, fold)
+        self.histories.append(history)
+        return model, facts
+
+    def predict_proba(self, model, source, examples, classes):
+        return self.neural.predict_proba(model, source, examples, classes, int(self.settings["training"]["batch_size"]))
+
+    def save(self, models, facts, outdir):
+        # model.keras is the last fold's network (metrics.json: saved_model_fold)
+        title = f"{self.settings['model']} on {self.settings['input']}"
+        self.neural.save_network(models[-1], pd.concat(self.histories, ignore_index=True), outdir, title)
