@@ -23,9 +23,8 @@ sample of candidates is fitted the plain way on one CV split, in parallel on the
 cores, and its wall time is scaled to all candidates x folds. Models searched the plain
 way anyway (knn, logreg, svm) count the same in both.
 
-Gradient boosting is searched with presorted trees (``genreflow.models.presorted_gb``,
-the same model as scikit-learn's, bit for bit); ``--tree-fits`` fits of the grid are also
-timed both ways, one after the other, and their predictions compared.
+Every fit is scikit-learn's own estimator (public API only); the search shares fits
+only across the number of trees or stages.
 
 The last line prints the suite's wall time and the ratio to the naive estimate.
 """
@@ -148,34 +147,6 @@ def naive_estimate(model, grid, X, y, cores, seed, samples, cv_folds):
     return seconds * len(candidates) * cv_folds / len(picked)
 
 
-def presorted_speedup(grid, X, y, seed, fits, cv_folds=5):
-    """Seconds per gradient boosting fit, scikit-learn's trees vs presorted, side by side.
-
-    ``fits`` learning rates of the grid (spread over it), each fitted both ways with the
-    grid's largest stage count on one CV split, one after the other on one core; also
-    checks that both give the same predictions.
-    """
-    from genreflow.models.classic import make_cv, make_pipeline, with_presorted_trees
-
-    train, test = next(make_cv(cv_folds, seed).split(X, y))
-    rates = grid.get("learning_rate", [0.1])
-    picked = [rates[i] for i in np.linspace(0, len(rates) - 1, fits).round().astype(int)]
-    params = {"model__n_estimators": max(grid.get("n_estimators", [100]))}
-    seconds = {"sklearn": 0.0, "presorted": 0.0}
-    same = True
-    for rate in picked:
-        plain = make_pipeline("gboost", seed).set_params(model__learning_rate=rate, **params)
-        fitted = {}
-        for name, pipeline in (("sklearn", plain), ("presorted", with_presorted_trees(plain))):
-            start = time.process_time()
-            fitted[name] = pipeline.fit(X[train], y[train])
-            seconds[name] += time.process_time() - start
-        same &= np.array_equal(
-            fitted["sklearn"].predict_proba(X[test]), fitted["presorted"].predict_proba(X[test])
-        )
-    return seconds["sklearn"] / fits, seconds["presorted"] / fits, same
-
-
 def cpu_seconds():
     """CPU time of this process and its reaped children (joblib's workers, once shut down)."""
     from joblib.externals.loky import get_reusable_executor
@@ -194,9 +165,6 @@ def main():
     parser.add_argument("--cores", type=int, default=2)
     parser.add_argument("--table", help="a feature table (features.csv or Kaggle's) to use or grow")
     parser.add_argument("--naive-samples", type=int, default=4, help="plain fits timed per model and core (0: skip)")
-    parser.add_argument(
-        "--tree-fits", type=int, default=2, help="gboost fits timed both ways, sklearn's vs presorted trees (0: skip)"
-    )
     parser.add_argument("--cache", default=os.path.expanduser("~/.cache/genreflow"), help="gtzan-mini stats cache")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
@@ -245,14 +213,6 @@ def main():
             f"{model:9} {n_candidates:10d} {fits:6d} {n_candidates * 5:6d} {seconds:8.1f} {cpu:7.0f} {naive_text} "
             f"{search.best_score_:7.3f} {accuracy:8.3f}  {best}",
             flush=True,
-        )
-    if "gboost" in args.models and args.tree_fits:
-        plain, presorted, same = presorted_speedup(
-            resolve_grid("gboost", args.grid), X[train], y[train], args.seed, args.tree_fits
-        )
-        print(
-            f"gboost, one fit ({args.tree_fits} learning rates, CPU s): scikit-learn's trees {plain:.1f} s, "
-            f"presorted {presorted:.1f} s: {plain / presorted:.1f}x; same predictions: {same}"
         )
     print(f"load average at end: {os.getloadavg()[0]:.1f}; CPU time {cpu_total:.0f} s = {cpu_total / args.cores:.0f} s on {args.cores} idle cores")
     print(

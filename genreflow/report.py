@@ -14,7 +14,6 @@ import html
 import io
 import json
 import math
-import os
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -22,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from genreflow.constants import SEGMENT_SUFFIX
+from genreflow.constants import GTZAN_GENRES, SEGMENT_SUFFIX
 
 #: Columns of ``summary.csv``: the metrics of each model x input, then whether it ran.
 SUMMARY_COLUMNS = [
@@ -89,13 +88,13 @@ def read_study_figures(path=None):
     return figures
 
 
-def job_dir(models_root, model, input_name):
-    """The folder of one model x input job: ``<models_root>/<model>/<input>``."""
-    return Path(models_root) / model / input_name
-
-
-def read_job(folder):
+def read_job(files):
     """Metrics, predictions and confusion table of one finished model x input job.
+
+    Parameters
+    ----------
+    files : mapping
+        ``{"metrics.json": path, "predictions.csv": path, "confusion.csv": path}``.
 
     Raises
     ------
@@ -103,21 +102,21 @@ def read_job(folder):
         When ``metrics.json`` disagrees with ``predictions.csv`` (a stale or partly
         rewritten folder): the message names both files and how to fix it.
     """
-    folder = Path(folder)
-    metrics = json.loads((folder / "metrics.json").read_text())
-    predictions = pd.read_csv(folder / "predictions.csv")
-    confusion = pd.read_csv(folder / "confusion.csv", index_col=0)
+    metrics_path, predictions_path = files["metrics.json"], files["predictions.csv"]
+    metrics = json.loads(Path(metrics_path).read_text())
+    predictions = pd.read_csv(predictions_path)
+    confusion = pd.read_csv(files["confusion.csv"], index_col=0)
     recomputed = float((predictions["true"] == predictions["predicted"]).mean())
     if not math.isclose(recomputed, float(metrics["accuracy"]), abs_tol=1e-9):
         raise ValueError(
-            f"{folder / 'metrics.json'}: accuracy {metrics['accuracy']} disagrees with "
-            f"{folder / 'predictions.csv'} ({recomputed}); the folder holds outputs of "
-            f"different runs: rerun the job (snakemake --forcerun {folder / 'metrics.json'})"
+            f"{metrics_path}: accuracy {metrics['accuracy']} disagrees with {predictions_path} "
+            f"({recomputed}); they hold outputs of different runs: rerun the job "
+            f"(snakemake --forcerun {metrics_path})"
         )
     if int(confusion.to_numpy().sum()) != len(predictions):
         raise ValueError(
-            f"{folder / 'confusion.csv'}: {int(confusion.to_numpy().sum())} tracks, "
-            f"but {folder / 'predictions.csv'} has {len(predictions)}; rerun the job"
+            f"{files['confusion.csv']}: {int(confusion.to_numpy().sum())} tracks, "
+            f"but {predictions_path} has {len(predictions)}; rerun the job"
         )
     return metrics, predictions, confusion
 
@@ -131,65 +130,44 @@ class ModelResults:
     missing: dict = field(default_factory=dict)  # (model, input) -> reason
 
 
-def last_error_line(log_path, width=200):
-    """The most telling line of a job's log: the last one naming an error, else the last.
-
-    Returns an empty string for an empty or unreadable log.
-    """
-    try:
-        lines = [line.strip() for line in Path(log_path).read_text(errors="replace").splitlines()]
-    except OSError:
-        return ""
-    lines = [line for line in lines if line]
-    errors = [line for line in lines if "Error" in line or "CRITICAL" in line or "ERROR" in line]
-    line = (errors or lines or [""])[-1]
-    return line if len(line) <= width else line[: width - 3] + "..."
-
-
-def missing_reason(folder, absent, logs):
-    """Why a model x input has no outputs, from its log where there is one."""
-    reason = f"no {', '.join(absent)} in {folder}"
-    if not logs:
-        return f"{reason}: the job has not run (or failed before writing its log)"
-    log_path = logs[-1]
-    return (
-        f"{reason}: the job failed or was interrupted; {log_path} says: {last_error_line(log_path)}"
-    )
-
-
-def collect_model_results(jobs, models_root, skipped=None, logs_root=None):
-    """Read every configured model x input, noting the ones without outputs.
+def collect_model_results(model_files, jobs, skipped=None):
+    """Read the files of every finished model x input; name the configured ones without.
 
     Parameters
     ----------
+    model_files : iterable of path-like
+        The report rule's inputs: ``metrics.json``, ``predictions.csv`` and
+        ``confusion.csv`` of each model x input it reports (``results/models/<model>/<input>/``).
     jobs : iterable of (str, str)
-        Configured (model, input) pairs that should have run.
-    models_root : path-like
-        ``results/models``.
+        Every configured (model, input) pair.
     skipped : dict, optional
         ``{(model, input): reason}`` for configured pairs that cannot run (e.g. sequence
         inputs when the data source is a feature table).
-    logs_root : path-like, optional
-        ``results/logs``: a missing job's log (``<logs_root>/<rule>/<model>/<input>.log``)
-        gives the reason it failed.
 
     Returns
     -------
     ModelResults
     """
+    by_job = {}
+    for path in map(Path, model_files):
+        by_job.setdefault((path.parent.parent.name, path.parent.name), {})[path.name] = path
     results = ModelResults()
-    for model, input_name in jobs:
-        folder = job_dir(models_root, model, input_name)
-        absent = [name for name in MODEL_FILES if not (folder / name).exists()]
+    for job, files in by_job.items():
+        absent = sorted(set(MODEL_FILES) - set(files))
         if absent:
-            logs = sorted(Path(logs_root).glob(f"*/{model}/{input_name}.log")) if logs_root else []
-            results.missing[(model, input_name)] = missing_reason(folder, absent, logs)
-            continue
-        metrics, _, confusion = read_job(folder)
-        results.metrics[(model, input_name)] = metrics
-        results.confusions[(model, input_name)] = confusion
-    for (model, input_name), reason in (skipped or {}).items():
-        results.missing.setdefault((model, input_name), f"skipped: {reason}")
+            raise ValueError(f"report inputs of {'/'.join(job)} lack {', '.join(absent)}")
+        metrics, _, confusion = read_job(files)
+        results.metrics[job] = metrics
+        results.confusions[job] = confusion
+    skipped = skipped or {}
+    for model, input_name in dict.fromkeys([*map(tuple, jobs), *skipped]):
+        if (model, input_name) in skipped:
+            results.missing[(model, input_name)] = f"skipped: {skipped[(model, input_name)]}"
+        elif (model, input_name) not in by_job:
+            results.missing[(model, input_name)] = (
+                "no outputs: the job failed or has not run "
+                f"(its log: results/logs/train_*/{model}/{input_name}.log)"
+            )
     return results
 
 
@@ -607,11 +585,24 @@ def summary_markdown(summary, pairs, split, dataset=""):
     return "\n".join(lines)
 
 
-def comparison_markdown(comparison, source, pairs):
+def data_caveat(split, dataset=""):
+    """A warning when the run's data is not the study's (the full GTZAN), else ``""``."""
+    genres = set(split["label"]) if not split.empty else set()
+    if "demo" not in dataset and genres == set(GTZAN_GENRES) and split["track"].nunique() >= 990:
+        return ""
+    return (
+        f"**Not the study's data**: {dataset or 'the configured data'}, {split['track'].nunique()} "
+        "tracks, where the study used the full GTZAN (1000 tracks, 10 genres). The differences "
+        "below compare different data: they say nothing about beating the study."
+    )
+
+
+def comparison_markdown(comparison, source, pairs, caveat=""):
     """``paper_comparison.md``: ours beside the study's figures, and the difference."""
     lines = [
         "# Our accuracy beside the study's",
         "",
+        *([caveat, ""] if caveat else []),
         f"Source of the study's figures: {source} (`genreflow/data/{STUDY_FIGURES}`).",
         "",
         "- The study's classic models were scored on a 25% stratified hold-out of the full",
@@ -668,7 +659,9 @@ def summary_html(summary, comparison, source, pairs, rejected, split, dataset=""
         ("Missing model x inputs", _html_table(missing_display(summary))),
         (
             "Beside the study's figures",
-            f"<p>Source: {html.escape(source)}. The study's networks were scored on "
+            (f"<p><strong>{html.escape(data_caveat(split, dataset).replace('**', ''))}</strong></p>"
+             if data_caveat(split, dataset) else "")
+            + f"<p>Source: {html.escape(source)}. The study's networks were scored on "
             "training data.</p>" + _html_table(comparison_display(comparison)),
         ),
         ("Most-confused genre pairs", _html_table(pairs_display(pairs))),
@@ -714,12 +707,6 @@ def front_page_html(summary, n_best=5):
 # --------------------------------------------------------------------------- all
 
 
-def _atomic_write_text(path, text):
-    tmp = Path(f"{path}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
 def write_report(results, rejected, split, outputs, study=None, dataset=""):
     """Write every report file.
 
@@ -751,12 +738,12 @@ def write_report(results, rejected, split, outputs, study=None, dataset=""):
         Path(path).parent.mkdir(parents=True, exist_ok=True)
 
     summary.to_csv(outputs["summary_csv"], index=False)
-    _atomic_write_text(outputs["summary_md"], summary_markdown(summary, pairs, split, dataset))
-    _atomic_write_text(outputs["front_html"], front_page_html(summary))
+    Path(outputs["summary_md"]).write_text(summary_markdown(summary, pairs, split, dataset))
+    Path(outputs["front_html"]).write_text(front_page_html(summary))
     comparison.to_csv(outputs["comparison_csv"], index=False)
-    _atomic_write_text(outputs["comparison_md"], comparison_markdown(comparison, source, pairs))
+    Path(outputs["comparison_md"]).write_text(comparison_markdown(comparison, source, pairs, data_caveat(split, dataset)))
     pairs.to_csv(outputs["pairs_csv"], index=False)
-    _atomic_write_text(outputs["data_md"], data_markdown(rejected, split))
+    Path(outputs["data_md"]).write_text(data_markdown(rejected, split))
     accuracies = {job: m["accuracy"] for job, m in results.metrics.items()}
     ordered = {  # panels in the summary's order: best first
         (m, i): results.confusions[(m, i)]
@@ -765,9 +752,7 @@ def write_report(results, rejected, split, outputs, study=None, dataset=""):
         )
     }
     plot_confusion_grid(ordered, outputs["confusion_grid"], accuracies)
-    _atomic_write_text(
-        outputs["summary_html"],
-        summary_html(
+    Path(outputs["summary_html"]).write_text(summary_html(
             summary, comparison, source, pairs, rejected, split, dataset, outputs["confusion_grid"]
         ),
     )

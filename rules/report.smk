@@ -57,8 +57,6 @@ rule report:
     params:
         jobs=[f"{m}/{i}" for m, i in MODEL_JOBS],
         skipped={f"{m}/{i}": why for (m, i), why in SKIPPED_JOBS.items()},
-        models_root="results/models",
-        logs_root="results/logs",
         dataset=dataset_description(),
     script:
         "../scripts/report.py"

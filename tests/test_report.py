@@ -26,9 +26,11 @@ import yaml
 from genreflow.constants import GTZAN_GENRES
 from genreflow.evaluate import write_evaluation
 from genreflow.report import (
+    MODEL_FILES,
     SUMMARY_COLUMNS,
     collect_model_results,
     confused_pairs,
+    data_caveat,
     grid_shape,
     markdown_table,
     paper_comparison,
@@ -119,6 +121,11 @@ def test_study_figures_without_a_source_line_are_refused(tmp_path):
         read_study_figures(path)
 
 
+def model_files(models_root):
+    """The report rule's inputs: every model x input's files under ``models_root``."""
+    return sorted(p for name in MODEL_FILES for p in Path(models_root).glob(f"*/*/{name}"))
+
+
 # --------------------------------------------------------------------------- tables
 
 
@@ -127,7 +134,7 @@ def test_summary_matches_predictions_and_lists_missing_jobs(tmp_path):
     fake_job(tmp_path, "svm", "all_stats", skill=0.9)
     jobs = [("knn", "mfcc_stats"), ("svm", "all_stats"), ("lstm", "mfcc_seg")]
     skipped = {("cnn", "mel"): "needs audio frames"}
-    results = collect_model_results(jobs, tmp_path, skipped)
+    results = collect_model_results(model_files(tmp_path), jobs, skipped)
     summary = summary_table(results)
 
     assert list(summary.columns) == SUMMARY_COLUMNS
@@ -140,24 +147,10 @@ def test_summary_matches_predictions_and_lists_missing_jobs(tmp_path):
         assert row.accuracy == pytest.approx((predictions.true == predictions.predicted).mean())
         assert row.n_test == len(predictions)
     missing = summary[summary.status == "missing"].set_index("model")
-    assert "no metrics.json" in missing.loc["lstm", "reason"]
-    assert "has not run" in missing.loc["lstm", "reason"]
+    assert "no outputs" in missing.loc["lstm", "reason"]
+    assert "results/logs/train_*/lstm/mfcc_seg.log" in missing.loc["lstm", "reason"]
     assert missing.loc["lstm", "mode"] == "segments"
     assert "needs audio frames" in missing.loc["cnn", "reason"]
-
-
-def test_a_failed_job_is_reported_with_the_error_from_its_log(tmp_path):
-    log = tmp_path / "logs" / "train_neural" / "lstm" / "mfcc.log"
-    log.parent.mkdir(parents=True)
-    log.write_text(
-        "INFO epoch 1\nCRITICAL genreflow: failed: out of memory\nTraceback (most recent call last):\n"
-        '  File "x.py", line 1\nMemoryError: Unable to allocate 7.4 GiB\n\n'
-    )
-    results = collect_model_results(
-        [("lstm", "mfcc")], tmp_path / "models", logs_root=tmp_path / "logs"
-    )
-    reason = results.missing[("lstm", "mfcc")]
-    assert str(log) in reason and reason.endswith("MemoryError: Unable to allocate 7.4 GiB")
 
 
 def test_stale_metrics_are_refused_naming_the_files(tmp_path):
@@ -167,7 +160,7 @@ def test_stale_metrics_are_refused_naming_the_files(tmp_path):
     metrics["accuracy"] = 1.0 - metrics["accuracy"] / 2
     path.write_text(json.dumps(metrics))
     with pytest.raises(ValueError, match="metrics.json.*predictions.csv"):
-        collect_model_results([("knn", "mfcc_stats")], tmp_path)
+        collect_model_results(model_files(tmp_path), [("knn", "mfcc_stats")])
 
 
 def test_paper_comparison_difference_and_segment_rows():
@@ -281,7 +274,7 @@ def test_write_report_writes_every_file(tmp_path):
     fake_job(models, "knn", "mfcc_stats", skill=0.5)
     fake_job(models, "rf", "all_stats_seg", skill=0.7)
     results = collect_model_results(
-        [("knn", "mfcc_stats"), ("rf", "all_stats_seg")], models, {("cnn", "mel"): "no audio"}
+        model_files(models), [("knn", "mfcc_stats"), ("rf", "all_stats_seg")], {("cnn", "mel"): "no audio"}
     )
     split = pd.DataFrame(
         {"track": ["blues/blues.00000"], "label": ["blues"], "part": ["test"], "fold": [0]}
@@ -609,3 +602,13 @@ def test_config_allow_missing_takes_a_boolean_or_the_command_lines_string(value,
     else:
         with pytest.raises(WorkflowError, match="allow_missing|yes"):
             validate(config, str(ROOT / "schemas/config.schema.yaml"))
+
+
+def test_the_comparison_warns_when_the_data_is_not_the_studys():
+    demo = pd.DataFrame({"track": [f"{g}/{g}.{i:05d}" for g in GENRES for i in range(8)]})
+    demo["label"] = demo["track"].str.split("/").str[0]
+    assert "Not the study's data" in data_caveat(demo, "generated demo audio (8 tracks per genre)")
+    gtzan = pd.DataFrame({"track": [f"{g}/{g}.{i:05d}" for g in GENRES for i in range(100)]})
+    gtzan["label"] = gtzan["track"].str.split("/").str[0]
+    assert data_caveat(gtzan, "folder /data/gtzan/genres") == ""
+    assert "Not the study's data" in data_caveat(gtzan.iloc[:101], "folder gtzan-mini")
