@@ -30,14 +30,22 @@ rule train_neural:
         model=one_of(NEURAL_MODELS),
         input=one_of(NEURAL_INPUTS),
     conda:
-        "../envs/neural.yaml"
+        # neural.install: gpu -> TensorFlow's CUDA build
+        "../envs/neural-gpu.yaml" if config["neural"]["install"] == "gpu" else "../envs/neural.yaml"
     threads: config["neural"].get("threads", 4)
     resources:
-        # the SLURM profile turns this into a GPU request; locally it only counts
+        # every executor: SLURM turns it into --gpus=1; locally it only counts
         gpu=1,
+        # whole-track mel CNN: ~7.5 GiB host memory training, 13 GiB predicting;
+        # a retried job (profiles/slurm: retries) asks for more memory and time
+        mem_mb=lambda wildcards, attempt: 16000 * attempt,
+        runtime=lambda wildcards, attempt: 240 * attempt,  # minutes
     params:
         # the job's architecture and training settings: editing one model reruns only it
         settings=neural_job_settings,
         split_method=config["split"]["method"],
+        # genreflow.devices.training_device(allow_cpu): train on the CPU when a GPU
+        # was given but TensorFlow cannot see it (`--config` passes "true")
+        allow_cpu=str(config["neural"]["allow_cpu"]).lower() == "true",
     script:
         "../scripts/train_neural.py"

@@ -1,10 +1,10 @@
 """genreflow's SLURM set-up on a real one-node cluster (cluster/start.sh).
 
 The cluster is munge + slurmctld + slurmd on this machine with two fake GPUs; Snakemake's
-SLURM executor submits to it with sbatch. Every run uses what a user's run uses: the
-production profile (profiles/slurm) with profiles/default as workflow profile, plus the
-test-only overrides of profiles/slurm-test (job status by squeue: the cluster has no
-accounting; no account).
+SLURM executor submits to it with sbatch. Every run is the command a user types in the
+repository root, `snakemake --profile slurm` (profiles/default joins as the workflow
+profile by itself), plus the test-only overrides of profiles/slurm-test (job status by
+squeue: the cluster has no accounting; no account) and a work folder of its own.
 
 Skipped when SLURM is not installed (apt-get install slurmctld slurmd slurm-client munge)
 or the tests do not run as root; where the CI environment variable is set they fail
@@ -153,16 +153,20 @@ def cluster():
             started_by_tests.unlink(missing_ok=True)
 
 
-def snakemake_command(workdir, *args, snakefile):
-    """Snakemake on the cluster: production profile + test overrides, like a user's run."""
+# the venv's `snakemake` script, as a user types it (python -m snakemake elsewhere)
+SNAKEMAKE = (
+    [str(Path(sys.executable).with_name("snakemake"))]
+    if Path(sys.executable).with_name("snakemake").exists()
+    else [sys.executable, "-m", "snakemake"]
+)
+
+
+def snakemake_command(workdir, *args, snakefile, profile="slurm"):
+    """``snakemake --profile slurm`` as typed in the repository root (run it with
+    ``cwd=ROOT``), plus the test cluster's overrides; outputs go to ``workdir``."""
     return [
-        sys.executable, "-m", "snakemake", *map(str, args),
-        "--snakefile", str(snakefile),
-        "--directory", str(workdir),
-        "--profile", str(PROFILES / "slurm"),
-        "--profile", str(PROFILES / "slurm-test"),
-        # found by itself next to the real Snakefile; named for the throw-away ones
-        "--workflow-profile", str(PROFILES / "default"),
+        *SNAKEMAKE, "--profile", profile, "--profile", "profiles/slurm-test",
+        "--snakefile", str(snakefile), "--directory", str(workdir), *map(str, args),
     ]
 
 
@@ -170,7 +174,7 @@ def run_on_cluster(cluster, workdir, *args, snakefile, timeout=600, env=None):
     """Run snakemake against the cluster; the CompletedProcess (stdout and stderr merged)."""
     result = subprocess.run(
         snakemake_command(workdir, *args, snakefile=snakefile),
-        cwd=workdir, env={**cluster.env, **(env or {})}, timeout=timeout,
+        cwd=ROOT, env={**cluster.env, **(env or {})}, timeout=timeout,
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
     if result.returncode != 0:
@@ -196,14 +200,16 @@ def submitted_ids(output, what):
     return [job for job, name in submissions(output) if name.startswith(what)]
 
 
-# --- a GPU job, on a throw-away workflow whose rule has the real rule's name, so that
-# profiles/slurm gives it the real resources ------------------------------------------
+# --- a GPU job, on a throw-away workflow whose rule has the real rule's name and GPU
+# count, so that profiles/slurm routes it as the real one -----------------------------
 
 TOY_SNAKEFILE = textwrap.dedent(
     """
     rule train_neural:
         output:
             "gpu.txt",
+        resources:
+            gpu=1,
         shell:
             "echo CUDA_VISIBLE_DEVICES=${{CUDA_VISIBLE_DEVICES:-}} JOB=${{SLURM_JOB_ID:-}} > {output}"
     """
@@ -302,6 +308,55 @@ def workflow(tmp_path_factory):
     return Workflow(workdir=workdir, configfile=configfile, tracks=len(GENRES) * TRACKS_PER_GENRE)
 
 
+# --- the profile as a user names it: no cluster needed ----------------------------------
+
+
+def test_profile_slurm_is_found_by_name_from_the_repository_root(monkeypatch):
+    from snakemake.cli import get_profile_dir
+
+    monkeypatch.chdir(ROOT)
+    expected = (PROFILES / "slurm" / "config.yaml").resolve()
+    for name in ("slurm", "profiles/slurm"):
+        found = get_profile_dir(name)
+        assert found is not None, f"--profile {name}: no profile found from {ROOT}"
+        assert found[1].resolve() == expected
+
+
+def dry_run_resources(output, rule):
+    """``[{resource: value}]``, one per job of ``rule``, from a dry run's job listing."""
+    found, current = [], None
+    for line in output.splitlines():
+        header = re.match(r"\s*(?:local)?rule (\w+):$", line)
+        if header:
+            current = header.group(1)
+            continue
+        listed = re.match(r"\s*resources: (.*)$", line)
+        if listed and current == rule:
+            found.append(dict(item.split("=", 1) for item in listed.group(1).split(", ")))
+    return found
+
+
+@pytest.mark.parametrize("profile", ["slurm", "profiles/slurm", None], ids=str)
+def test_rules_declare_what_a_job_needs_on_any_executor(workflow, tmp_path, profile):
+    """The GPU, memory and minutes of a network job come from its rule: the same with
+    the SLURM profile (by name or by path) as in a plain local run."""
+    profiles = ["--profile", profile] if profile else []
+    env = {k: v for k, v in os.environ.items() if k not in CLUSTER_ENV}
+    result = subprocess.run(
+        [*SNAKEMAKE, *profiles, "-n", "--snakefile", str(SNAKEFILE),
+         "--directory", str(tmp_path), *workflow.args()],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-4000:]
+    if profile:
+        assert f"Using profiles {profile} and workflow specific profile profiles/default" in output
+    [network] = dry_run_resources(output, "train_neural")
+    assert (network["gpu"], network["mem_mb"], network["runtime"]) == ("1", "16000", "240")
+    for classic in dry_run_resources(output, "train_classic"):
+        assert "gpu" not in classic
+
+
 def job_counts(output):
     """``{rule: count}`` from the job table Snakemake prints before it starts."""
     counts = {}
@@ -351,7 +406,7 @@ def test_graphs_are_valid_dot(cluster, workflow, tmp_path, graph):
         pytest.skip("graphviz's dot is not installed (apt-get install graphviz)")
     result = subprocess.run(
         snakemake_command(tmp_path, *workflow.args(graph), snakefile=SNAKEFILE),
-        cwd=tmp_path, env=cluster.env, capture_output=True, text=True, timeout=300,
+        cwd=ROOT, env=cluster.env, capture_output=True, text=True, timeout=300,
     )
     assert result.returncode == 0, result.stderr[-4000:]
     svg = subprocess.run(
@@ -413,7 +468,7 @@ def start_run(cluster, workflow, *args):
     with open(log, "w") as sink:
         process = subprocess.Popen(
             snakemake_command(workflow.workdir, *workflow.args(*args), snakefile=SNAKEFILE),
-            cwd=workflow.workdir, env=cluster.env, stdout=sink, stderr=subprocess.STDOUT,
+            cwd=ROOT, env=cluster.env, stdout=sink, stderr=subprocess.STDOUT,
         )
     return process, log
 
