@@ -32,6 +32,10 @@ GTZAN_GENRES = (
     "rock",
 )
 
+#: The classic models (``genreflow.models.classic``): names a network may not take, since
+#: both families write ``results/models/<model>/<input>/``.
+CLASSIC_MODELS = ("knn", "logreg", "rf", "adaboost", "gboost", "svm", "histgb")
+
 #: Model inputs: summary-statistic tables, frame sequences, and the suffix that cuts
 #: either into windows (``<input>_seg``) voted per track.
 TABLE_INPUTS = ("mfcc_stats", "all_stats")

@@ -29,7 +29,7 @@ from genreflow.models.classic import (
 from genreflow.examples import make_source
 from genreflow.jobs import ClassicFamily, run_model_job
 from genreflow.splits import kfold_split, stratified_split
-from workflow import planned_jobs, run_snakemake
+from workflow import TINY, overlay, planned_jobs, run_snakemake
 
 GENRES = ["blues", "classical", "jazz", "metal"]
 
@@ -398,3 +398,13 @@ def test_workflow_runs_one_job_per_model_and_reruns_only_an_edited_grid(tmp_path
     dry = run_snakemake(work, "-n", knn, logreg, configfiles=(overlay("edited.yaml", [3, 7]),)).stdout
     assert dry.count("wildcards: model=") == 1 and "wildcards: model=knn, input=mfcc_stats" in dry
     assert "import_table" not in dry and "make_split" not in dry
+
+
+@pytest.mark.workflow
+def test_a_network_named_like_a_classic_model_is_refused_at_parse_time(tmp_path):
+    clash = overlay(tmp_path, {"neural": {"models": {"svm": ["all_stats"]},
+                                          "architectures": {"svm": {"kind": "dense", "units": [8]}}}})
+    result = run_snakemake(tmp_path, "-n", check=False, configfiles=(TINY, clash))
+    assert result.returncode != 0
+    assert "config neural.models.svm: 'svm' is a classic model's name" in result.stdout
+    assert "rename the network" in result.stdout

@@ -39,9 +39,11 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 from threadpoolctl import threadpool_limits
 
+from genreflow.constants import CLASSIC_MODELS
+
 log = logging.getLogger(__name__)
 
-MODELS = ("knn", "logreg", "rf", "adaboost", "gboost", "svm", "histgb")
+MODELS = CLASSIC_MODELS
 GRID_PRESETS = ("fast", "paper")
 #: Name of the classifier step in every pipeline; grid keys get the ``model__`` prefix.
 STEP = "model"
