@@ -132,10 +132,11 @@ def main(argv=None):
     else:
         jobs = [(m, i) for m, inputs in config["neural"]["models"].items() for i in inputs]
 
-    from genreflow.models.neural import configure_tensorflow, device_name
+    from genreflow.devices import training_device
+    from genreflow.models.neural import configure_tensorflow
 
     configure_tensorflow(args.threads, seed=0, deterministic=config["neural"].get("deterministic", True))
-    device = device_name()
+    device = training_device(allow_cpu=True)
     results = []
     with tempfile.TemporaryDirectory(prefix="genreflow-bench-") as folder:
         start = time.perf_counter()

@@ -222,16 +222,20 @@ class NeuralFamily:
         ``genreflow.models.architectures.network_settings`` output.
     threads : int, optional
         Bound on TensorFlow's thread pools (the rule's ``threads``).
+    allow_cpu : bool
+        Train on the CPU although the job was given a GPU TensorFlow cannot see
+        (``genreflow.devices.training_device``).
     """
 
-    def __init__(self, settings, threads=None):
+    def __init__(self, settings, threads=None, allow_cpu=False):
+        from genreflow.devices import training_device
         from genreflow.models import architectures, neural  # Keras only for network jobs
 
         self.neural, self.settings, self.histories = neural, settings, []
         train = settings["training"]
         neural.configure_tensorflow(threads, train["seed"], train["deterministic"])
         architecture = {**settings["architecture"], "summary": architectures.describe(settings["architecture"])}
-        self.info = {"device": neural.device_name(), "best_params": architecture, "training": dict(train)}
+        self.info = {"device": training_device(allow_cpu), "best_params": architecture, "training": dict(train)}
         log.info("%s on %s: %s, device %s", settings["model"], settings["input"], architecture["summary"],
                  self.info["device"])
 

@@ -16,7 +16,7 @@ from genreflow.jobs import NeuralFamily, run_model_job  # noqa: E402
 sm = snakemake  # noqa: F821
 settings = sm.params.settings
 run_model_job(
-    NeuralFamily(settings, threads=sm.threads),
+    NeuralFamily(settings, threads=sm.threads, allow_cpu=sm.params.allow_cpu),
     make_source(
         sm.wildcards.input, sm.input.get("dataset"), sm.input.get("table"),
         settings["segments"], settings["training"]["max_frames"],

@@ -60,17 +60,6 @@ def configure_tensorflow(threads=None, seed=0, deterministic=True):
         tf.config.experimental.enable_op_determinism()
 
 
-def device_name():
-    """The GPU TensorFlow will use (its name), or ``"CPU"``."""
-    import tensorflow as tf
-
-    gpus = tf.config.list_physical_devices("GPU")
-    if not gpus:
-        return "CPU"
-    details = tf.config.experimental.get_device_details(gpus[0])
-    return details.get("device_name", gpus[0].name)
-
-
 def carve_validation(train_ids, labels, valid_size, seed=0):
     """Split training tracks into a fit part and a stratified validation part.
 
