@@ -50,3 +50,14 @@ def split_input(name):
     if name.endswith(SEGMENT_SUFFIX):
         return name[: -len(SEGMENT_SUFFIX)], True
     return name, False
+
+
+#: musicnn (``genreflow.embeddings``): the input its weights were trained on, 3-s windows
+#: (187 frames) of a 96-band log-mel spectrogram at 16 kHz, n_fft 512, hop 256.
+MUSICNN_SR = 16000
+MUSICNN_N_FFT = 512
+MUSICNN_HOP_LENGTH = 256
+MUSICNN_N_MELS = 96
+MUSICNN_N_FRAMES = 187
+#: The musicnn checkpoints shipped in the PyPI package ``musicnn==0.1.0``.
+MUSICNN_MODELS = ("MSD_musicnn", "MTT_musicnn")
