@@ -141,13 +141,17 @@ def fit_length(matrix, n_frames=N_FRAMES):
     return out
 
 
-def merge_tracks(track_files, dataset_path, features_csv, rejected_csv):
-    """Stream per-track feature files into ``dataset.h5`` and the Kaggle-like table.
+def merge_shards(shard_files, dataset_path, features_csv, rejected_csv):
+    """Stream shard files into ``dataset.h5``, the Kaggle-like table and ``rejected.csv``.
+
+    Rows are in sorted track-id order whatever the shards, so the outputs do not
+    depend on how tracks were sharded.
 
     Parameters
     ----------
-    track_files : sequence of path-like
-        Per-track HDF5 files (``docs/contracts.md``), accepted and rejected alike.
+    shard_files : sequence of path-like
+        Shard files of ``docs/contracts.md`` (one group per track, accepted and
+        rejected alike), as :func:`genreflow.features.extract_shard_file` writes them.
     dataset_path, features_csv, rejected_csv : path-like
         Outputs. Each is written to a temporary name and renamed when complete.
 
@@ -156,17 +160,46 @@ def merge_tracks(track_files, dataset_path, features_csv, rejected_csv):
     int
         Number of accepted tracks.
     """
-    accepted, rejected = [], []
-    for path in track_files:
+    entries = []
+    for path in shard_files:
         with h5py.File(path, "r") as f:
-            attrs = {k: _text(v) for k, v in f.attrs.items()}
-        (accepted if attrs["status"] == "ok" else rejected).append((path, attrs))
+            entries += [(path, _text(track)) for track in f.attrs["tracks"]]
+    entries.sort(key=lambda entry: entry[1])
+    return _merge(entries, dataset_path, features_csv, rejected_csv)
+
+
+def merge_tracks(track_files, dataset_path, features_csv, rejected_csv):
+    """Stream per-track feature files into ``dataset.h5`` and the Kaggle-like table.
+
+    As :func:`merge_shards`, for files that each hold one track at their root (what
+    :func:`genreflow.features.extract_track_file` writes); rows in the given order.
+
+    Returns
+    -------
+    int
+        Number of accepted tracks.
+    """
+    return _merge([(path, "/") for path in track_files], dataset_path, features_csv, rejected_csv)
+
+
+def _merge(entries, dataset_path, features_csv, rejected_csv):
+    """Merge tracks stored at ``(file, group)`` entries, in entry order, row by row."""
+    by_file = {}  # file -> [(entry index, group)], each file opened once per pass
+    for i, (path, group) in enumerate(entries):
+        by_file.setdefault(path, []).append((i, group))
+    attrs_of = [None] * len(entries)
+    for path, groups in by_file.items():
+        with h5py.File(path, "r") as f:
+            for i, group in groups:
+                attrs_of[i] = {k: _text(v) for k, v in f[group].attrs.items()}
+    accepted = [i for i, attrs in enumerate(attrs_of) if attrs["status"] == "ok"]
+    rejected = [attrs_of[i] for i in range(len(entries)) if attrs_of[i]["status"] != "ok"]
     rejected_frame = pd.DataFrame(
-        [(a["track"], a["source"], a["reason"]) for _, a in rejected],
+        [(a["track"], a["source"], a["reason"]) for a in rejected],
         columns=["track", "source", "reason"],
     )
     _atomic_csv(rejected_frame, rejected_csv)
-    for _, attrs in rejected:
+    for attrs in rejected:
         log.warning("rejected %s (%s): %s", attrs["track"], attrs["source"], attrs["reason"])
     if not accepted:
         raise ValueError(
@@ -175,16 +208,17 @@ def merge_tracks(track_files, dataset_path, features_csv, rejected_csv):
         )
 
     n = len(accepted)
-    genres = sorted({a["label"] for _, a in accepted})
-    rows = []
+    row_of = {entry: row for row, entry in enumerate(accepted)}
+    genres = sorted({attrs_of[i]["label"] for i in accepted})
+    rows = [None] * n
     tmp = Path(f"{dataset_path}.tmp")
     string = h5py.string_dtype()
     with h5py.File(tmp, "w") as out:
         out.attrs["genres"] = genres
-        out.create_dataset("track", (n,), dtype=string)
-        out.create_dataset("label", (n,), dtype=string)
-        out.create_dataset("tempo", (n,), dtype="f4")
-        out.create_dataset("n_frames", (n,), dtype="i4")
+        out.create_dataset("track", data=[attrs_of[i]["track"] for i in accepted], dtype=string)
+        out.create_dataset("label", data=[attrs_of[i]["label"] for i in accepted], dtype=string)
+        out.create_dataset("tempo", data=[attrs_of[i]["tempo"] for i in accepted], dtype="f4")
+        n_frames_ds = out.create_dataset("n_frames", (n,), dtype="i4")
         stats = out.create_dataset("stats", (n, len(STATS_COLUMNS)), dtype="f4")
         stats.attrs["columns"] = STATS_COLUMNS
         frames_ds = out.create_dataset(
@@ -193,23 +227,26 @@ def merge_tracks(track_files, dataset_path, features_csv, rejected_csv):
         frames_ds.attrs["columns"] = FRAME_COLUMNS
         mfcc_ds = out.create_dataset("mfcc", (n, N_FRAMES, N_MFCC), dtype="f4", chunks=(1, N_FRAMES, N_MFCC))
         mel_ds = out.create_dataset("mel", (n, N_MELS, N_FRAMES), dtype="f4", chunks=(1, N_MELS, N_FRAMES))
-        for i, (path, attrs) in enumerate(accepted):
+        done = 0
+        for path, groups in by_file.items():
             with h5py.File(path, "r") as f:
-                features = {name: f[name][()] for name in f.keys()}
-            frames = frame_matrix(features)
-            row = stats_from_frames(frames, attrs["tempo"], attrs["n_samples"])
-            out["track"][i] = attrs["track"]
-            out["label"][i] = attrs["label"]
-            out["tempo"][i] = attrs["tempo"]
-            out["n_frames"][i] = min(frames.shape[0], N_FRAMES)
-            stats[i] = row
-            frames_ds[i] = fit_length(frames)
-            mfcc_ds[i] = fit_length(features["mfcc"].T)
-            mel_ds[i] = fit_length(((features["mel_db"] + 80.0) / 80.0).T).T
-            source = Path(attrs["source"]).name
-            rows.append([source, *row, attrs["label"], attrs["track"]])
-            if (i + 1) % 100 == 0 or i + 1 == n:
-                log.info("merged %d/%d tracks", i + 1, n)
+                for entry, group in groups:
+                    if entry not in row_of:
+                        continue
+                    i, attrs = row_of[entry], attrs_of[entry]
+                    features = {name: dataset[()] for name, dataset in f[group].items()}
+                    frames = frame_matrix(features)
+                    row = stats_from_frames(frames, attrs["tempo"], attrs["n_samples"])
+                    n_frames_ds[i] = min(frames.shape[0], N_FRAMES)
+                    stats[i] = row
+                    frames_ds[i] = fit_length(frames)
+                    mfcc_ds[i] = fit_length(features["mfcc"].T)
+                    mel_ds[i] = fit_length(((features["mel_db"] + 80.0) / 80.0).T).T
+                    source = Path(attrs["source"]).name
+                    rows[i] = [source, *row, attrs["label"], attrs["track"]]
+                    done += 1
+                    if done % 100 == 0 or done == n:
+                        log.info("merged %d/%d tracks", done, n)
     os.replace(tmp, dataset_path)
     table = pd.DataFrame(rows, columns=["filename", *STATS_COLUMNS, "label", "track"])
     table["length"] = table["length"].astype(int)

@@ -9,8 +9,9 @@ instead of a librosa function it is because it is measurably faster
 (``benchmarks/extract.py``); each such helper says what librosa does and why ours
 gives the same numbers.
 
-:func:`extract_track_file` writes the per-track HDF5 file of ``docs/contracts.md``
-atomically, and quarantines bad input (``status='rejected'`` plus a reason).
+:func:`extract_shard_file` extracts the tracks of one shard in one process into one
+HDF5 file of ``docs/contracts.md``, written atomically; bad input is quarantined per
+track (``status='rejected'`` plus a reason).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import functools
 import logging
 import os
 import time
+from pathlib import Path
 
 import h5py
 import librosa
@@ -74,38 +76,36 @@ def n_frames(n_samples, hop_length=HOP_LENGTH):
 
 
 # --------------------------------------------------------------------------------------
-# Per-track file
+# Per-track results and shard files
 # --------------------------------------------------------------------------------------
 
 
-def extract_track_file(audio_path, out_path, track, label, min_duration=5.0, strict=False):
-    """Decode one track, extract its features and write its per-track HDF5 file.
+def extract_track(audio_path, track, label, min_duration=5.0, strict=False):
+    """Decode one track and extract its features, quarantining bad input.
 
-    The file follows ``docs/contracts.md`` and is written atomically (a temporary
-    file in the same folder, then renamed), so a killed job leaves no partial file.
     Bad input is quarantined, not fatal: a file that cannot be decoded (missing,
     0 bytes, not audio, truncated), is shorter than ``min_duration``, is silent,
     or gives non-finite features gets ``status='rejected'``, a ``reason`` and no
-    feature datasets. Stereo and other sampling rates are fine (down-mixed,
-    resampled).
+    features. Stereo and other sampling rates are fine (down-mixed, resampled).
 
     Parameters
     ----------
     audio_path : path-like
         The audio file.
-    out_path : path-like
-        The per-track file to write (``results/features/tracks/<track>.h5``).
     track, label : str
         Track id (``<label>/<stem>``) and genre label, stored as attributes.
     min_duration : float
         Shortest accepted track, in seconds.
     strict : bool
-        Raise :class:`TrackRejected` (and write nothing) instead of quarantining.
+        Raise :class:`TrackRejected`, naming the file, instead of quarantining.
 
     Returns
     -------
-    dict
-        The attributes written (``status``, ``reason``, ``tempo``, ...).
+    attrs : dict
+        The track's attributes of ``docs/contracts.md`` (``status``, ``reason``,
+        ``tempo``, ``n_samples``, ...).
+    features : dict or None
+        :func:`extract_features`' arrays, or None for a rejected track.
     """
     started = time.perf_counter()
     attrs = {
@@ -136,7 +136,6 @@ def extract_track_file(audio_path, out_path, track, label, min_duration=5.0, str
         features = None
     else:
         attrs["tempo"] = features["tempo"]
-    _write_track_h5(out_path, attrs, features)
     elapsed_ms = 1e3 * (time.perf_counter() - started)
     if features is None:
         logger.warning(
@@ -151,7 +150,96 @@ def extract_track_file(audio_path, out_path, track, label, min_duration=5.0, str
             attrs["tempo"],
             elapsed_ms,
         )
+    return attrs, features
+
+
+def write_track(group, attrs, features):
+    """Write one track's attrs (+ feature datasets when accepted) into an HDF5 group."""
+    group.attrs.update(attrs)
+    for name in FRAME_FEATURES if features is not None else ():
+        group.create_dataset(name, data=np.asarray(features[name], dtype=np.float32))
+
+
+def extract_track_file(audio_path, out_path, track, label, min_duration=5.0, strict=False):
+    """:func:`extract_track` one track into its own HDF5 file (root = the track's group).
+
+    Written atomically (a temporary file in the same folder, then renamed), so a
+    killed process leaves no partial file; with ``strict`` a bad track raises
+    :class:`TrackRejected` and nothing is written. Parameters as :func:`extract_track`;
+    ``out_path`` is the file to write. Returns the attributes written.
+    """
+    attrs, features = extract_track(audio_path, track, label, min_duration, strict)
+    with atomic_path(out_path) as tmp_path, h5py.File(tmp_path, "w") as f:
+        write_track(f, attrs, features)
     return attrs
+
+
+def extract_shard_file(tracks, out_path, min_duration=5.0, strict=False, progress_every=1):
+    """Extract the tracks of one shard, in one process, into one HDF5 file.
+
+    The file (``docs/contracts.md``) holds one group per track, at its track id
+    (``blues/blues.00042``), with the track's attributes and, when accepted, its
+    frame-level features: the layout of :func:`write_track`. A bad track is
+    quarantined alone (``status='rejected'`` and the reason in its group); its
+    shard-mates are extracted. The file is written under a temporary name and
+    renamed when every track is in, so a killed or failed job leaves no shard file
+    and the next run redoes the whole shard. Temporary files that an earlier, killed
+    attempt left beside ``out_path`` are removed first.
+
+    Parameters
+    ----------
+    tracks : sequence of (track, label, audio_path)
+        The shard's tracks, written in this order.
+    out_path : path-like
+        The shard file (``results/features/shards/<label>/<i>-of-<n>.h5``).
+    min_duration : float
+        Shortest accepted track, in seconds.
+    strict : bool
+        Raise :class:`TrackRejected` on the first bad track, naming its file (and
+        write nothing) instead of quarantining it.
+    progress_every : int
+        Log a progress line (tracks done, accepted, rejected, seconds) every this many
+        tracks and after the last; each track also logs its own line.
+
+    Returns
+    -------
+    dict
+        ``{"ok": n_accepted, "rejected": n_rejected, "seconds": wall time}``.
+    """
+    out_path = Path(out_path)
+    _remove_stale_temporaries(out_path)
+    started = time.perf_counter()
+    tracks = [(str(t), str(lab), os.fspath(p)) for t, lab, p in tracks]
+    counts = {"ok": 0, "rejected": 0}
+    with atomic_path(out_path) as tmp_path:
+        with h5py.File(tmp_path, "w") as f:
+            f.attrs.update(
+                tracks=[t for t, _, _ in tracks],
+                shard=out_path.stem,
+                genreflow_version=__version__,
+            )
+            for done, (track, label, audio) in enumerate(tracks, start=1):
+                attrs, features = extract_track(audio, track, label, min_duration, strict)
+                write_track(f.create_group(track), attrs, features)
+                counts[attrs["status"] if attrs["status"] == "rejected" else "ok"] += 1
+                if done % progress_every == 0 or done == len(tracks):
+                    logger.info(
+                        "shard %s: %d/%d tracks (%d accepted, %d rejected) in %.1f s",
+                        out_path, done, len(tracks), counts["ok"], counts["rejected"],
+                        time.perf_counter() - started,
+                    )
+    counts["seconds"] = time.perf_counter() - started
+    return counts
+
+
+def _remove_stale_temporaries(out_path):
+    """Remove ``atomic_path`` temporaries of ``out_path`` that a killed job left.
+
+    Snakemake never runs two jobs for one output at once, so any such file is stale.
+    """
+    for stale in out_path.parent.glob(f".{out_path.name}.*.tmp"):
+        stale.unlink(missing_ok=True)
+        logger.info("removed %s, left by a killed earlier attempt", stale)
 
 
 class _BadTrack(Exception):
@@ -181,14 +269,6 @@ def _checked_features(y, sr, min_duration):
         if not np.all(np.isfinite(value)):
             raise _BadTrack(f"non-finite values (NaN or inf) in the feature {name!r}")
     return features
-
-
-def _write_track_h5(out_path, attrs, features):
-    """Write attrs (+ feature datasets) to ``out_path``, all or nothing."""
-    with atomic_path(out_path) as tmp_path, h5py.File(tmp_path, "w") as f:
-        f.attrs.update(attrs)
-        for name in FRAME_FEATURES if features is not None else ():
-            f.create_dataset(name, data=np.asarray(features[name], dtype=np.float32))
 
 
 # --------------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ import os
 import shutil
 import tarfile
 import urllib.request
+import zlib
 from pathlib import Path
 
 import pandas as pd
@@ -92,6 +93,81 @@ def manifest_tracks(manifest):
             f"{manifest}: {len(absent)} listed file(s) do not exist, e.g. {absent[:3]}; fix the paths or remove the rows"
         )
     return tracks
+
+
+def shard_count(n_tracks, tracks_per_job):
+    """Number of shards of one label: the largest power of two <= n_tracks / tracks_per_job.
+
+    Parameters
+    ----------
+    n_tracks : int
+        Tracks with this label.
+    tracks_per_job : int
+        Tracks an extraction job should carry (``features.tracks_per_job``).
+
+    Returns
+    -------
+    int
+        At least 1. Powers of two only, so when a label grows past one the shards of
+        that label split in two (shard ``i`` of ``B`` becomes ``i`` and ``i + B`` of
+        ``2B``) and tracks never move between the other shards.
+    """
+    if tracks_per_job < 1:
+        raise ValueError(f"tracks_per_job must be at least 1, got {tracks_per_job}")
+    ratio = max(1, int(n_tracks) // int(tracks_per_job))
+    return 1 << (ratio.bit_length() - 1)
+
+
+def shard_index(track, n_shards):
+    """Shard (0 .. n_shards - 1) of one track: CRC-32 of its id, modulo ``n_shards``.
+
+    The same id gives the same shard on every machine and every run (unlike Python's
+    ``hash``), whatever other tracks exist.
+    """
+    return zlib.crc32(str(track).encode("utf-8")) % n_shards
+
+
+def shard_name(index, n_shards):
+    """File stem of a shard, e.g. ``"1-of-4"`` (the count in the name: a split shard
+    is a new file, never an old one with other tracks)."""
+    return f"{index}-of-{n_shards}"
+
+
+def assign_shards(tracks, tracks_per_job):
+    """Add a ``shard`` column to a track list: the extraction job of each track.
+
+    A shard is one label's tracks whose id hashes to the same index
+    (:func:`shard_index`) among :func:`shard_count` shards of that label. Adding or
+    removing a track changes only its own shard, unless its label crosses a power of
+    two of ``tracks_per_job``, when that label's shards split (or join) in two.
+    Shards hold ``tracks_per_job`` to ``2 x tracks_per_job`` tracks on average (fewer
+    for a label smaller than ``tracks_per_job``).
+
+    Parameters
+    ----------
+    tracks : pandas.DataFrame
+        A track list (``track``, ``label``, ``path``), as the sources return it.
+    tracks_per_job : int
+        ``features.tracks_per_job``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        A copy of ``tracks`` with ``shard`` (e.g. ``"0-of-2"``), in the same order.
+
+    Examples
+    --------
+    >>> table = pd.DataFrame({"track": [f"rock/r{i}" for i in range(200)], "label": "rock"})
+    >>> sorted(assign_shards(table, 50)["shard"].unique())
+    ['0-of-4', '1-of-4', '2-of-4', '3-of-4']
+    """
+    out = tracks.copy()
+    counts = out["label"].map(out["label"].value_counts())
+    out["shard"] = [
+        shard_name(shard_index(track, n), n)
+        for track, n in zip(out["track"], (shard_count(c, tracks_per_job) for c in counts))
+    ]
+    return out
 
 
 def sha256_of(path, chunk=1 << 20):

@@ -1,5 +1,5 @@
 # Targets and input functions. Everything here runs at parse time, so the DAG (one job
-# per track, one per model x input) is known before any job starts.
+# per shard of tracks, one per model x input) is known before any job starts.
 import os
 import re
 import sys
@@ -19,6 +19,7 @@ from genreflow.constants import SEQUENCE_INPUTS, TABLE_INPUTS, split_input
 from genreflow.models.architectures import network_settings
 
 SOURCE = config["dataset"]["source"]
+TRACKS_PER_JOB = config["features"]["tracks_per_job"]
 DEMO_ROOT = "resources/demo"
 DOWNLOAD_ROOT = "resources/download/genres"
 FEATURES = "results/features"
@@ -77,28 +78,44 @@ def tracks_table(wildcards=None):
     return TRACKS
 
 
-_AUDIO_PATHS = {}
+_SHARDS = {}
 
 
-def audio_of(wildcards):
-    """Audio file of one track (a dict built once: this runs for every track's job)."""
-    if not _AUDIO_PATHS:
-        table = tracks_table()
-        _AUDIO_PATHS.update(zip(table["track"], table["path"]))
-    if wildcards.track not in _AUDIO_PATHS:
+def shards():
+    """``{(label, shard): (tracks, paths)}`` of the track list, built once (every
+    extraction job's input function reads it)."""
+    if not _SHARDS:
+        table = sources.assign_shards(tracks_table(), TRACKS_PER_JOB)
+        for (label, shard), rows in table.groupby(["label", "shard"], sort=True):
+            _SHARDS[(label, shard)] = (rows["track"].tolist(), rows["path"].tolist())
+    return _SHARDS
+
+
+def shard_of(wildcards):
+    """The (tracks, paths) of the shard ``wildcards.label``/``wildcards.shard``."""
+    key = (wildcards.label, wildcards.shard)
+    if key not in shards():
         raise WorkflowError(
-            f"unknown track '{wildcards.track}': not in the configured dataset"
+            f"unknown shard '{key[0]}/{key[1]}': not a shard of the configured dataset "
+            f"with features.tracks_per_job = {TRACKS_PER_JOB}"
         )
-    return _AUDIO_PATHS[wildcards.track]
+    return shards()[key]
 
 
-def label_of(wildcards):
-    return wildcards.track.split("/")[0]
+def shard_audio(wildcards):
+    """Audio files of one shard: the extraction job's input."""
+    return shard_of(wildcards)[1]
 
 
-def track_feature_files(wildcards=None):
-    """Every per-track feature file: the merge's input."""
-    return expand(f"{FEATURES}/tracks/{{track}}.h5", track=tracks_table()["track"])
+def shard_tracks(wildcards):
+    """Track ids of one shard, in the order of its input (a param: membership changes
+    rerun the shard)."""
+    return shard_of(wildcards)[0]
+
+
+def shard_files(wildcards=None):
+    """Every shard file: the merge's input."""
+    return [f"{FEATURES}/shards/{label}/{shard}.h5" for label, shard in shards()]
 
 
 def model_jobs(section):

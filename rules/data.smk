@@ -1,13 +1,17 @@
 # Where tracks come from: generated demo audio, a download, or a feature table.
 
 
-rule make_demo_track:
+rule make_demo_audio:
+    # one job per genre generates all its tracks (their number is known at parse time)
     output:
-        f"{DEMO_ROOT}/{{genre}}/{{genre}}.{{index}}.wav",
+        [
+            f"{DEMO_ROOT}/{{genre}}/{{genre}}.{index:05d}.wav"
+            for index in range(config["dataset"]["demo"]["tracks_per_genre"])
+        ],
     log:
-        "results/logs/make_demo_track/{genre}.{index}.log",
+        "results/logs/make_demo_audio/{genre}.log",
     wildcard_constraints:
-        index=r"\d{5}",
+        genre=r"[^/]+",
     conda:
         "../envs/audio.yaml"
     threads: 1
@@ -18,7 +22,7 @@ rule make_demo_track:
         duration=config["dataset"]["demo"]["duration"],
         seed=config["dataset"]["demo"]["seed"],
     script:
-        "../scripts/make_demo_track.py"
+        "../scripts/make_demo_audio.py"
 
 
 checkpoint download_dataset:

@@ -1,13 +1,17 @@
-# Per-track feature extraction (fan-out), then one streaming merge into HDF5.
+# Feature extraction fanned out over shards (one job extracts the tracks of one shard
+# in one process), then one streaming merge into HDF5.
 
 
 rule extract_features:
     input:
-        audio=audio_of,
+        shard_audio,
     output:
-        h5=f"{FEATURES}/tracks/{{track}}.h5",
+        f"{FEATURES}/shards/{{label}}/{{shard}}.h5",
     log:
-        "results/logs/extract_features/{track}.log",
+        "results/logs/extract_features/{label}/{shard}.log",
+    wildcard_constraints:
+        label=r"[^/]+",
+        shard=r"\d+-of-\d+",
     conda:
         "../envs/audio.yaml"
     threads: 1
@@ -15,8 +19,7 @@ rule extract_features:
         mem_mb=600,
         runtime=10,
     params:
-        track=lambda wildcards: wildcards.track,
-        label=label_of,
+        tracks=shard_tracks,
         min_duration=config["features"]["min_duration"],
         strict=config["features"]["strict"],
     script:
@@ -27,7 +30,7 @@ if SOURCE != "table":
 
     rule merge_features:
         input:
-            track_feature_files,
+            shard_files,
         output:
             dataset=f"{FEATURES}/dataset.h5",
             table=f"{FEATURES}/features.csv",

@@ -1,18 +1,26 @@
-"""Extract one track's features into its HDF5 file (rule extract_features)."""
+"""Extract the tracks of one shard into its HDF5 file, in one process (rule extract_features)."""
 
-from genreflow.logs import setup_logging
+import time
+
+_started = time.perf_counter()
+
+from genreflow.logs import setup_logging  # noqa: E402
 
 # Logging first, so warnings raised while librosa loads land in the job's log too.
-setup_logging(snakemake.log[0])  # noqa: F821 (snakemake is injected by Snakemake)
+log = setup_logging(snakemake.log[0])  # noqa: F821 (snakemake is injected by Snakemake)
 
-from genreflow.features import extract_track_file  # noqa: E402
+from genreflow.features import extract_shard_file  # noqa: E402
 
 params = snakemake.params  # noqa: F821
-extract_track_file(
-    snakemake.input.audio,  # noqa: F821
-    snakemake.output.h5,  # noqa: F821
-    track=params.track,
-    label=params.label,
+label = snakemake.wildcards.label  # noqa: F821
+tracks = [(track, label, audio) for track, audio in zip(params.tracks, snakemake.input)]  # noqa: F821
+log.info("shard %s: %d tracks (imports took %.1f s)", snakemake.output[0], len(tracks),  # noqa: F821
+         time.perf_counter() - _started)
+counts = extract_shard_file(
+    tracks,
+    snakemake.output[0],  # noqa: F821
     min_duration=float(params.min_duration),
     strict=bool(params.strict),
 )
+log.info("shard done: %d accepted, %d rejected, %.1f s extracting, %.1f s in this process",
+         counts["ok"], counts["rejected"], counts["seconds"], time.perf_counter() - _started)

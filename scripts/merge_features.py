@@ -1,9 +1,9 @@
-"""Stream per-track feature files into dataset.h5 and features.csv (rule merge_features)."""
+"""Stream the shard files into dataset.h5, features.csv and rejected.csv (rule merge_features)."""
 
-from genreflow.dataset import merge_tracks
+from genreflow.dataset import merge_shards
 from genreflow.logs import setup_logging
 
-log = setup_logging(snakemake.log[0])
-out = snakemake.output
-n = merge_tracks(snakemake.input, out.dataset, out.table, out.rejected)
-log.info("merged %d accepted tracks of %d", n, len(snakemake.input))
+log = setup_logging(snakemake.log[0])  # noqa: F821 (snakemake is injected by Snakemake)
+out = snakemake.output  # noqa: F821
+n = merge_shards(snakemake.input, out.dataset, out.table, out.rejected)  # noqa: F821
+log.info("merged %d accepted tracks from %d shards", n, len(snakemake.input))  # noqa: F821

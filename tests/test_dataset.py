@@ -1,4 +1,4 @@
-"""The merged dataset: HDF5 layout, Kaggle-like table, rejected list, readers."""
+"""The merged dataset from shard files: HDF5 layout, Kaggle-like table, rejected list, readers."""
 
 import h5py
 import numpy as np
@@ -6,23 +6,60 @@ import pandas as pd
 import pytest
 
 from genreflow import dataset
-from synthetic_tracks import write_track_file
+from synthetic_tracks import write_shard_file, write_track_file
+
+
+SPECS = [("blues/blues.00000", 1293), ("jazz/jazz.00001", 1400), ("rock/rock.00002", 600)]
+BAD = ("pop/pop.00003", 1293, 3, "rejected", "silent: no signal energy")
 
 
 @pytest.fixture
 def merged(tmp_path):
-    specs = [("blues/blues.00000", 1293), ("jazz/jazz.00001", 1400), ("rock/rock.00002", 600)]
-    files, features = [], {}
-    for seed, (track, n_frames) in enumerate(specs):
-        path = tmp_path / "tracks" / f"{track}.h5"
-        features[track] = write_track_file(path, track, n_frames, seed)
+    """Shard files (one per label, as the workflow writes them), given out of order."""
+    features = {}
+    files = []
+    for seed, (track, n_frames) in reversed(list(enumerate(SPECS))):
+        path = tmp_path / "shards" / track.split("/")[0] / "0-of-1.h5"
+        features.update(write_shard_file(path, [(track, n_frames, seed, "ok", "")]))
         files.append(path)
-    bad = tmp_path / "tracks" / "pop" / "pop.00003.h5"
-    write_track_file(bad, "pop/pop.00003", status="rejected", reason="silent: no signal energy")
-    files.append(bad)
+    files.insert(1, tmp_path / "shards" / "pop" / "0-of-1.h5")
+    write_shard_file(files[1], [BAD])
     out = tmp_path / "dataset.h5", tmp_path / "features.csv", tmp_path / "rejected.csv"
-    n = dataset.merge_tracks(files, *out)
+    n = dataset.merge_shards(files, *out)
     return n, out, features
+
+
+def read_all(path):
+    with h5py.File(path) as f:
+        attrs = {name: {k: np.asarray(v).tolist() for k, v in f[name].attrs.items()} for name in f}
+        attrs["/"] = {k: np.asarray(v).tolist() for k, v in f.attrs.items()}
+        return {name: f[name][()] for name in f}, attrs
+
+
+def test_merge_does_not_depend_on_how_tracks_are_sharded(tmp_path, merged):
+    """One shard per track, or all in one shard in another order, or per-track files: the
+    same dataset.h5 (rows in sorted track order) and the same tables."""
+    _, (h5_path, csv_path, rejected_path), _ = merged
+    specs = [(track, n_frames, seed, "ok", "") for seed, (track, n_frames) in enumerate(SPECS)]
+    one_shard = tmp_path / "one" / "0-of-1.h5"
+    write_shard_file(one_shard, [specs[2], BAD, specs[0], specs[1]])
+    outs = tmp_path / "one" / "d.h5", tmp_path / "one" / "f.csv", tmp_path / "one" / "r.csv"
+    assert dataset.merge_shards([one_shard], *outs) == 3
+    files = []
+    for spec in [*specs[:3], BAD]:
+        files.append(tmp_path / "tracks" / f"{spec[0]}.h5")
+        write_track_file(files[-1], *spec)
+    per_track = tmp_path / "t" / "d.h5", tmp_path / "t" / "f.csv", tmp_path / "t" / "r.csv"
+    per_track[0].parent.mkdir()
+    assert dataset.merge_tracks(files, *per_track) == 3
+    expected, expected_attrs = read_all(h5_path)
+    for other in (outs, per_track):
+        arrays, attrs = read_all(other[0])
+        assert arrays.keys() == expected.keys() and attrs == expected_attrs
+        for name in expected:
+            np.testing.assert_array_equal(arrays[name], expected[name], err_msg=name)
+        assert other[1].read_text() == csv_path.read_text()
+        assert other[2].read_text() == rejected_path.read_text()
 
 
 def test_merge_writes_the_contract_layout(merged):
@@ -71,10 +108,10 @@ def test_rejected_tracks_are_listed_with_reason(merged):
 
 
 def test_all_rejected_fails_with_pointer_to_rejected_csv(tmp_path):
-    bad = tmp_path / "a.h5"
-    write_track_file(bad, "pop/a", status="rejected", reason="empty file")
+    bad = tmp_path / "pop" / "0-of-1.h5"
+    write_shard_file(bad, [("pop/a", 1293, 0, "rejected", "empty file")])
     with pytest.raises(ValueError, match="all 1 tracks were rejected"):
-        dataset.merge_tracks([bad], tmp_path / "d.h5", tmp_path / "f.csv", tmp_path / "r.csv")
+        dataset.merge_shards([bad], tmp_path / "d.h5", tmp_path / "f.csv", tmp_path / "r.csv")
     assert not (tmp_path / "d.h5").exists()
 
 

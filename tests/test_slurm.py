@@ -12,7 +12,6 @@ instead, so CI cannot pass without running them.
 """
 
 import fcntl
-import math
 import os
 import re
 import shutil
@@ -256,7 +255,6 @@ TRACK_SECONDS = 6.0
 # the models of the run: one per kind of job (the rest of config.yaml's set to none)
 CLASSIC_MODELS = {"knn": ["mfcc_stats"], "logreg": ["all_stats"]}
 NEURAL_MODELS = {"ann": ["all_stats"]}
-BUNDLE_SIZE = 40  # profiles/slurm: group-components extract
 
 
 @dataclass
@@ -445,11 +443,11 @@ def test_whole_workflow_finishes_on_slurm(cluster, workflow, full_run):
         assert logs, f"no SLURM log for job {job}"
 
 
-def test_extraction_is_bundled(full_run, workflow):
-    bundles = submitted_ids(full_run, "group_extract")
-    assert 1 <= len(bundles) <= math.ceil(workflow.tracks / BUNDLE_SIZE)
-    assert not submitted_ids(full_run, "rule_extract_features")
-    assert len(re.findall(r"Finished jobid: \d+ \(Rule: extract_features\)", full_run)) == workflow.tracks
+def test_extraction_is_one_submission_per_shard(full_run, workflow):
+    # features.tracks_per_job (50) > 4 tracks a genre: one shard, one job, per genre
+    assert not submitted_ids(full_run, "group_")
+    assert len(submitted_ids(full_run, "rule_extract_features")) == len(GENRES)
+    assert len(re.findall(r"Finished jobid: \d+ \(Rule: extract_features\)", full_run)) == len(GENRES)
 
 
 def test_network_jobs_get_a_gpu(cluster, full_run):

@@ -1,0 +1,160 @@
+"""Audio to dataset.h5: the workflow against the notebook loop, on the same tracks.
+
+Usage: python benchmarks/pipeline.py [AUDIO_DIR] [--copies 1 10] [--cores 2] [--keep]
+
+AUDIO_DIR is a ``<genre>/<file>`` tree (default: ../shared/data/gtzan-mini/genres). For
+each entry of ``--copies`` (default 1 and 10: gtzan-mini's 101 tracks and 1010), a
+scratch folder gets that many links to every track under new names
+(``blues.00000.c3.wav``), and then, one after the other:
+- notebook: one Python process that loads each track with ``librosa.load`` and calls
+  each librosa feature function on the waveform (``extract_features_reference``: the
+  study's way, each call recomputing its STFT), keeping the results in memory; timed
+  from process start (imports included) to its end;
+- workflow: ``snakemake --cores N results/features/dataset.h5`` with
+  ``dataset.source: folder`` on the scratch folder, in an empty work folder (the
+  repository's profiles/default applies, as for a user); timed from process start to
+  its end.
+Both run with OMP/OPENBLAS threads at 1, as Snakemake gives a 1-thread job.
+
+Where the workflow's time goes comes from its own logs: each extraction job logs its
+imports, its extraction and its process time; the merge job its own benchmark file;
+Snakemake itself (start-up, DAG, scheduling, job launches) is the rest of the wall time.
+
+Goals (issue 11): the workflow at least 2.5x faster than the notebook loop at 101
+tracks and 8x at ~1000. Last line: both times and the ratio at each size.
+"""
+
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_AUDIO = ROOT.parent / "shared" / "data" / "gtzan-mini" / "genres"
+EXTENSIONS = {".wav", ".au", ".flac", ".ogg", ".mp3"}
+GOALS = {1: 2.5, 10: 8.0}  # copies of gtzan-mini -> speed-up goal
+
+NOTEBOOK = """
+import sys
+import librosa
+from genreflow.features import extract_features_reference
+features = []
+for path in sys.argv[1:]:
+    y, sr = librosa.load(path, sr=22050, mono=True)
+    features.append(extract_features_reference(y, sr))
+print(len(features))
+"""
+
+
+def link_tracks(audio_dir, dest, copies):
+    """``copies`` links to each track of ``audio_dir`` under ``dest/<genre>/``; the paths."""
+    sources = sorted(p for p in Path(audio_dir).rglob("*") if p.suffix.lower() in EXTENSIONS)
+    if not sources:
+        sys.exit(f"no audio files under {audio_dir}")
+    paths = []
+    for source in sources:
+        for copy in range(copies):
+            link = dest / source.parent.name / f"{source.stem}.c{copy}{source.suffix}"
+            link.parent.mkdir(parents=True, exist_ok=True)
+            link.symlink_to(source.resolve())
+            paths.append(link)
+    return sorted(paths)
+
+
+def single_threaded_env():
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        env[var] = "1"
+    return env
+
+
+def time_notebook(paths):
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-c", NOTEBOOK, *map(str, paths)], check=True,
+                   env=single_threaded_env(), capture_output=True)
+    return time.perf_counter() - start
+
+
+def time_workflow(folder, workdir, cores):
+    overlay = workdir / "folder.yaml"
+    workdir.mkdir(parents=True)
+    overlay.write_text(f"dataset:\n  source: folder\n  folder: {folder}\n")
+    command = [sys.executable, "-m", "snakemake", "results/features/dataset.h5",
+               "--cores", str(cores), "--snakefile", str(ROOT / "Snakefile"),
+               "--directory", str(workdir),
+               "--configfile", str(ROOT / "config.yaml"), str(overlay)]
+    start = time.perf_counter()
+    result = subprocess.run(command, env=single_threaded_env(), capture_output=True, text=True)
+    wall = time.perf_counter() - start
+    if result.returncode != 0:
+        sys.exit(f"snakemake failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+    return wall
+
+
+def breakdown(workdir, wall, cores):
+    """Seconds of the workflow's parts, from the jobs' own logs."""
+    imports = extracting = process = 0.0
+    jobs = 0
+    for log in (workdir / "results/logs/extract_features").rglob("*.log"):
+        text = log.read_text()
+        jobs += 1
+        imports += float(re.search(r"imports took ([\d.]+) s", text).group(1))
+        done = re.search(r"([\d.]+) s extracting, ([\d.]+) s in this process", text)
+        extracting += float(done.group(1))
+        process += float(done.group(2))
+    merge = pd.read_csv(workdir / "results/benchmarks/merge_features/merge.tsv", sep="\t")["s"].iloc[0]
+    return {
+        "extraction jobs": jobs,
+        "job CPU-seconds: imports": imports,
+        "extracting (first track pays librosa's lazy imports)": extracting,
+        "in extraction processes": process,
+        "merge job": merge,
+        # what the extraction processes and the merge do not explain, on `cores` cores
+        "wall left to Snakemake and process launches": wall - process / cores - merge,
+    }
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("audio_dir", nargs="?", default=str(DEFAULT_AUDIO))
+    parser.add_argument("--copies", type=int, nargs="+", default=[1, 10])
+    parser.add_argument("--cores", type=int, default=2)
+    parser.add_argument("--keep", action="store_true", help="keep the scratch folders")
+    args = parser.parse_args()
+
+    scratch = Path(tempfile.mkdtemp(prefix="genreflow-pipeline-"))
+    results = []
+    try:
+        for copies in args.copies:
+            folder = scratch / f"x{copies}" / "genres"
+            paths = link_tracks(args.audio_dir, folder, copies)
+            workdir = scratch / f"x{copies}" / "work"
+            workflow = time_workflow(folder, workdir, args.cores)
+            notebook = time_notebook(paths)
+            parts = breakdown(workdir, workflow, args.cores)
+            print(f"{len(paths)} tracks: notebook {notebook:.1f} s, workflow {workflow:.1f} s "
+                  f"(--cores {args.cores}), {notebook / workflow:.2f}x", flush=True)
+            for name, value in parts.items():
+                print(f"    {name}: {value:.1f}" if isinstance(value, float) else f"    {name}: {value}")
+            results.append((len(paths), notebook, workflow, GOALS.get(copies)))
+    finally:
+        if args.keep:
+            print(f"kept {scratch}")
+        else:
+            shutil.rmtree(scratch, ignore_errors=True)
+    print("audio to dataset.h5 | " + " | ".join(
+        f"{n} tracks: notebook {nb:.1f} s, workflow {wf:.1f} s, {nb / wf:.2f}x"
+        + (f" (goal >= {goal:g}x)" if goal else "")
+        for n, nb, wf, goal in results
+    ))
+
+
+if __name__ == "__main__":
+    main()
