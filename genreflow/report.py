@@ -566,25 +566,6 @@ def _test_facts(split):
     )
 
 
-def summary_markdown(summary, pairs, split, dataset=""):
-    """``summary.md``: the summary table best first, missing jobs, confused pairs."""
-    lines = [
-        "# Genre classification: summary",
-        "",
-        f"Data: {dataset or 'see config.yaml'}; split: {_test_facts(split)}.",
-        "Every accuracy is on held-out tracks (test part, or each track's test fold).",
-        "",
-        markdown_table(summary_display(summary)),
-        "## Missing model x inputs",
-        "",
-        markdown_table(missing_display(summary)),
-        "## Most-confused genre pairs (summed over every model x input)",
-        "",
-        markdown_table(pairs_display(pairs)),
-    ]
-    return "\n".join(lines)
-
-
 def data_caveat(split, dataset=""):
     """A warning when the run's data is not the study's (the full GTZAN), else ``""``."""
     genres = set(split["label"]) if not split.empty else set()
@@ -597,11 +578,14 @@ def data_caveat(split, dataset=""):
     )
 
 
-def comparison_markdown(comparison, source, pairs, caveat=""):
-    """``paper_comparison.md``: ours beside the study's figures, and the difference."""
-    lines = [
-        "# Our accuracy beside the study's",
-        "",
+def report_sections(summary, comparison, pairs, rejected, split, dataset="", source=""):
+    """Every table of the report, ``{name: (title, note, frame)}``, in reading order.
+
+    The Markdown files and ``summary.html`` render the same sections
+    (:func:`markdown_page`, :func:`html_page`), so they never disagree.
+    """
+    caveat = data_caveat(split, dataset)
+    study_note = "\n".join([
         *([caveat, ""] if caveat else []),
         f"Source of the study's figures: {source} (`genreflow/data/{STUDY_FIGURES}`).",
         "",
@@ -612,80 +596,57 @@ def comparison_markdown(comparison, source, pairs, caveat=""):
         "  are not comparable with our held-out ones.",
         "- difference = ours minus the study's, in percentage points; `> ` where the study",
         "  gave an upper bound, `~ ` where it gave an approximate figure.",
-        "",
-        markdown_table(comparison_display(comparison)),
-        "## The study's most-confused pairs among ours",
-        "",
-        markdown_table(_study_pair_ranks(pairs)),
-    ]
+    ])
+    return {
+        "summary": (
+            "Held-out accuracy, best first",
+            f"Data: {dataset or 'see config.yaml'}; split: {_test_facts(split)}.\n"
+            "Every accuracy is on held-out tracks (test part, or each track's test fold).",
+            summary_display(summary),
+        ),
+        "missing": ("Missing model x inputs", "", missing_display(summary)),
+        "pairs": ("Most-confused genre pairs (summed over every model x input)", "", pairs_display(pairs)),
+        "comparison": ("Our accuracy beside the study's", study_note, comparison_display(comparison)),
+        "study_pairs": ("The study's most-confused pairs among ours", "", _study_pair_ranks(pairs)),
+        "rejected": (f"Rejected tracks ({len(rejected)})", "", rejected[["track", "source", "reason"]]),
+        "split": (f"Split: {_test_facts(split)}", "", split_counts(split).reset_index()),
+    }
+
+
+def markdown_page(title, sections):
+    """A Markdown page: ``# title``, then each ``(title, note, frame)`` as a section."""
+    lines = [f"# {title}", ""]
+    for heading, note, frame in sections:
+        lines += [f"## {heading}", "", *([note, ""] if note else []), markdown_table(frame)]
     return "\n".join(lines)
 
 
-def data_markdown(rejected, split):
-    """``data.md``: quarantined tracks and the tracks per genre in each split part."""
-    counts = split_counts(split)
-    lines = [
-        "# Data",
-        "",
-        f"## Rejected tracks ({len(rejected)})",
-        "",
-        markdown_table(rejected[["track", "source", "reason"]]),
-        f"## Split: {_test_facts(split)}",
-        "",
-        markdown_table(counts.reset_index()),
-    ]
-    return "\n".join(lines)
+def html_page(sections, grid_png=None):
+    """Every section as one self-contained HTML fragment, the confusion grid embedded.
+
+    Snakemake's report shows it as a result (``report/workflow.rst``); the grid is a data
+    URI so the fragment needs no other file.
+    """
+    parts = []
+    for heading, note, frame in sections:
+        text = html.escape(note.replace("**", "").replace("`", ""))
+        parts.append(f"<h2>{html.escape(heading)}</h2>\n" + (f"<p>{text}</p>" if note else "") + _html_table(frame))
+    if grid_png is not None:
+        encoded = base64.b64encode(Path(grid_png).read_bytes()).decode("ascii")
+        parts.insert(3, (
+            "<h2>Confusion matrices</h2>\n<p>Rows true genre, columns predicted; colour = share of the "
+            "true genre's tracks, the same 0 to 1 scale in every panel.</p>"
+            '<img alt="confusion matrices of every model x input" style="max-width: 100%" '
+            f'src="data:image/png;base64,{encoded}">'
+        ))
+    body = "\n".join(parts)
+    return f'<div class="genreflow-summary">\n{body}\n</div>\n'
 
 
 def _html_table(frame):
     if frame.empty:
         return "<p>None.</p>"
     return frame.to_html(index=False, border=1, escape=True, na_rep="")
-
-
-def summary_html(summary, comparison, source, pairs, rejected, split, dataset="", grid_png=None):
-    """Every table of the report (and the confusion grid) as one self-contained HTML fragment.
-
-    Snakemake's report shows it as a result and on its front page (``report/workflow.rst``);
-    the grid is embedded as a data URI so the fragment needs no other file.
-    """
-    counts = split_counts(split)
-    sections = [
-        (
-            "Held-out accuracy, best first",
-            f"<p>Data: {html.escape(dataset or 'see config.yaml')}; split: "
-            f"{html.escape(_test_facts(split))}.</p>" + _html_table(summary_display(summary)),
-        ),
-        ("Missing model x inputs", _html_table(missing_display(summary))),
-        (
-            "Beside the study's figures",
-            (f"<p><strong>{html.escape(data_caveat(split, dataset).replace('**', ''))}</strong></p>"
-             if data_caveat(split, dataset) else "")
-            + f"<p>Source: {html.escape(source)}. The study's networks were scored on "
-            "training data.</p>" + _html_table(comparison_display(comparison)),
-        ),
-        ("Most-confused genre pairs", _html_table(pairs_display(pairs))),
-    ]
-    if grid_png is not None:
-        encoded = base64.b64encode(Path(grid_png).read_bytes()).decode("ascii")
-        sections.append(
-            (
-                "Confusion matrices",
-                "<p>Rows true genre, columns predicted; colour = share of the true genre's "
-                "tracks, the same 0 to 1 scale in every panel.</p>"
-                '<img alt="confusion matrices of every model x input" style="max-width: 100%" '
-                f'src="data:image/png;base64,{encoded}">',
-            )
-        )
-    sections += [
-        (f"Rejected tracks ({len(rejected)})", _html_table(rejected)),
-        (
-            "Split: tracks per genre and part",
-            _html_table(counts.reset_index()) if not counts.empty else "<p>None.</p>",
-        ),
-    ]
-    body = "\n".join(f"<h2>{html.escape(title)}</h2>\n{content}" for title, content in sections)
-    return f'<div class="genreflow-summary">\n{body}\n</div>\n'
 
 
 def front_page_html(summary, n_best=5):
@@ -737,23 +698,23 @@ def write_report(results, rejected, split, outputs, study=None, dataset=""):
     for path in outputs.values():
         Path(path).parent.mkdir(parents=True, exist_ok=True)
 
+    sections = report_sections(summary, comparison, pairs, rejected, split, dataset, source)
+    pages = {
+        "summary_md": ("Genre classification: summary", ["summary", "missing", "pairs"]),
+        "comparison_md": ("Our accuracy beside the study's", ["comparison", "study_pairs"]),
+        "data_md": ("Data", ["rejected", "split"]),
+    }
+    for name, (title, keys) in pages.items():
+        Path(outputs[name]).write_text(markdown_page(title, [sections[k] for k in keys]))
     summary.to_csv(outputs["summary_csv"], index=False)
-    Path(outputs["summary_md"]).write_text(summary_markdown(summary, pairs, split, dataset))
-    Path(outputs["front_html"]).write_text(front_page_html(summary))
     comparison.to_csv(outputs["comparison_csv"], index=False)
-    Path(outputs["comparison_md"]).write_text(comparison_markdown(comparison, source, pairs, data_caveat(split, dataset)))
     pairs.to_csv(outputs["pairs_csv"], index=False)
-    Path(outputs["data_md"]).write_text(data_markdown(rejected, split))
+    Path(outputs["front_html"]).write_text(front_page_html(summary))
     accuracies = {job: m["accuracy"] for job, m in results.metrics.items()}
     ordered = {  # panels in the summary's order: best first
-        (m, i): results.confusions[(m, i)]
-        for m, i in summary.loc[summary["status"] == "ok", ["model", "input"]].itertuples(
-            index=False
-        )
+        job: results.confusions[job]
+        for job in summary.loc[summary["status"] == "ok", ["model", "input"]].itertuples(index=False, name=None)
     }
     plot_confusion_grid(ordered, outputs["confusion_grid"], accuracies)
-    Path(outputs["summary_html"]).write_text(summary_html(
-            summary, comparison, source, pairs, rejected, split, dataset, outputs["confusion_grid"]
-        ),
-    )
+    Path(outputs["summary_html"]).write_text(html_page(sections.values(), outputs["confusion_grid"]))
     return summary
