@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import atexit
 import hashlib
+import importlib.util
 import logging
 import os
 import platform
@@ -255,9 +256,12 @@ def use_job_numba_cache(shared=None, scratch=None):
 
     Returns
     -------
-    pathlib.Path
-        The private cache folder (``NUMBA_CACHE_DIR``).
+    pathlib.Path or None
+        The private cache folder (``NUMBA_CACHE_DIR``); None where numba is not
+        installed (e.g. the report's conda env), which then changes nothing.
     """
+    if importlib.util.find_spec("numba") is None:
+        return None
     shared = Path(shared or shared_numba_cache()) / cpu_key()
     private = Path(tempfile.mkdtemp(prefix="genreflow-numba-", dir=scratch))
     seeded = _copy_current(shared, private)

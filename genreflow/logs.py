@@ -7,7 +7,10 @@ import sys
 
 
 def setup_logging(log_path, level=logging.INFO):
-    """Log to ``log_path`` (and stderr), capture warnings, and log uncaught exceptions.
+    """Log to ``log_path`` (and stderr), capture warnings, and log uncaught exceptions;
+    give the job's process a numba cache of its own (``use_job_numba_cache``).
+
+    Job scripts call this first, before importing librosa or numba.
 
     Parameters
     ----------
@@ -31,4 +34,9 @@ def setup_logging(log_path, level=logging.INFO):
         logging.getLogger("genreflow").critical("failed: %s", value, exc_info=(kind, value, traceback))
 
     sys.excepthook = log_uncaught
+    # Before the job imports librosa or numba: a numba cache of its own, so that jobs
+    # running side by side cannot corrupt a shared one (see genreflow/devices.py).
+    from genreflow.devices import use_job_numba_cache
+
+    use_job_numba_cache()
     return logging.getLogger("genreflow")
