@@ -31,13 +31,23 @@ def one_of(names):
 
 
 def path_config(key):
-    """A configured path that must exist, with the config key named when it does not."""
-    section, name = key.split(".")
-    value = config[section][name]
+    """A configured path that must exist, with the config key named when it does not.
+
+    ``key`` is dotted (``dataset.folder``, ``split.lists.train``). The message gives a
+    fix that works as typed: ``--config`` takes a top-level key only, the rest as YAML
+    (``--config 'dataset={folder: PATH}'``), merged into config.yaml key by key.
+    """
+    top, *inner = key.split(".")
+    value = config
+    for part in key.split("."):
+        value = value.get(part) if isinstance(value, dict) else None
     if not value or not os.path.exists(value):
+        typed = "PATH"
+        for part in reversed(inner):
+            typed = f"{{{part}: {typed}}}"
         raise WorkflowError(
             f"config key {key} = '{value}' does not exist; set it to an existing path "
-            f"in config.yaml or with --config {key}=PATH"
+            f"in config.yaml or with --config '{top}={typed}'"
         )
     return value
 
