@@ -11,7 +11,6 @@ import os
 import shutil
 import tarfile
 import urllib.request
-import zlib
 from pathlib import Path
 
 import pandas as pd
@@ -119,12 +118,15 @@ def shard_count(n_tracks, tracks_per_job):
 
 
 def shard_index(track, n_shards):
-    """Shard (0 .. n_shards - 1) of one track: CRC-32 of its id, modulo ``n_shards``.
+    """Shard (0 .. n_shards - 1) of one track: a BLAKE2b hash of its id, modulo ``n_shards``.
 
     The same id gives the same shard on every machine and every run (unlike Python's
-    ``hash``), whatever other tracks exist.
+    ``hash``), whatever other tracks exist. A cryptographic hash, because CRC-32 is
+    linear: the ids of consecutive tracks (``blues.00000``, ``blues.00001``, ...) share
+    their low CRC bits in runs of four, so small shards would be lopsided.
     """
-    return zlib.crc32(str(track).encode("utf-8")) % n_shards
+    digest = hashlib.blake2b(str(track).encode("utf-8"), digest_size=8).digest()
+    return int.from_bytes(digest, "big") % n_shards
 
 
 def shard_name(index, n_shards):

@@ -1,5 +1,5 @@
 """The data half of the workflow, run for real on a tiny demo set: config validation,
-the DAG, HDF5 outputs, sources through Snakemake, and kill-and-rerun of extraction."""
+the DAG, HDF5 outputs, sources through Snakemake, and kill-and-rerun of extraction shards."""
 
 import hashlib
 import os
@@ -14,10 +14,13 @@ import pandas as pd
 import pytest
 import soundfile as sf
 
+from genreflow.constants import GTZAN_GENRES
+from genreflow.sources import shard_index
 from workflow import TINY, overlay, planned_jobs, run_snakemake, snakemake_command
 
 pytestmark = pytest.mark.workflow
 N_TRACKS = 40  # tests/config/tiny.yaml: 10 genres x 4
+N_GENRES = 10  # ... each one shard (features.tracks_per_job 50 > 4)
 
 
 @pytest.mark.parametrize(
@@ -41,9 +44,14 @@ def test_missing_folder_is_named_with_its_key(tmp_path):
     assert "dataset.folder" in result.stdout and "no/such/dir" in result.stdout
 
 
-def test_dry_run_has_one_job_per_track(tmp_path):
+def test_dry_run_has_one_job_per_shard_and_per_demo_genre(tmp_path):
     jobs = planned_jobs(tmp_path, "results/splits/split.csv")
-    assert jobs == {"make_demo_track": N_TRACKS, "extract_features": N_TRACKS, "merge_features": 1, "make_split": 1}
+    assert jobs == {"make_demo_audio": N_GENRES, "extract_features": N_GENRES, "merge_features": 1, "make_split": 1}
+    # features.tracks_per_job 1: 4 tracks a genre -> 4 shards a genre
+    small = overlay(tmp_path, {"features": {"tracks_per_job": 1}})
+    jobs = planned_jobs(tmp_path, "results/splits/split.csv", configfiles=(TINY, small))
+    shards = {(g, shard_index(f"{g}/{g}.{i:05d}", 4)) for g in GTZAN_GENRES for i in range(4)}
+    assert jobs["extract_features"] == len(shards) > 2 * N_GENRES
 
 
 @pytest.fixture(scope="module")
@@ -64,8 +72,13 @@ def test_demo_data_stage_outputs(data_run):
         assert 0 <= f["mel"][0].min() and f["mel"][0].max() <= 1
     split = pd.read_csv(data_run / "results/splits/split.csv")
     assert (pd.crosstab(split["label"], split["part"])["test"] == 1).all()
-    # every job leaves a log
-    assert len(list((data_run / "results/logs/extract_features").rglob("*.log"))) == N_TRACKS
+    # every job leaves a log; an extraction job's says how far it got, track by track
+    logs = sorted((data_run / "results/logs/extract_features").rglob("*.log"))
+    assert len(logs) == N_GENRES
+    assert logs[0].relative_to(data_run / "results/logs/extract_features").as_posix() == "blues/0-of-1.log"
+    text = logs[0].read_text()
+    assert all(f"extracted blues/blues.{i:05d}" in text for i in range(4))
+    assert "4/4 tracks (4 accepted, 0 rejected)" in text
 
 
 def test_demo_tempi_follow_the_genre_styles(data_run):
@@ -115,6 +128,11 @@ def test_manifest_source_quarantines_a_bad_track(tmp_path):
     rejected = pd.read_csv(workdir / "results/features/rejected.csv")
     assert rejected["track"].tolist() == ["rock/broken"]
     assert len(pd.read_csv(workdir / "results/features/features.csv")) == 6
+    # the broken file shared its shard with the other rock tracks: they are in dataset.h5
+    with h5py.File(workdir / "results/features/shards/rock/0-of-1.h5") as shard:
+        assert sorted(shard["rock"]) == ["broken", "rock.00000", "rock.00001", "rock.00002"]
+    with h5py.File(workdir / "results/features/dataset.h5") as f:
+        assert [t for t in f["track"].asstr()[()] if t.startswith("rock/")] == [f"rock/rock.{i:05d}" for i in range(3)]
     # strict mode fails naming the file
     result = run_snakemake(workdir, "--cores", "1", "--forcerun=extract_features", "results/features/features.csv",
                            configfiles=(TINY, overlay(tmp_path, {**settings, "features": {"strict": True}}, "strict.yaml")),
@@ -122,34 +140,58 @@ def test_manifest_source_quarantines_a_bad_track(tmp_path):
     assert result.returncode != 0 and "broken.wav" in result.stdout
 
 
-def test_killed_extraction_redoes_only_unfinished_tracks(tmp_path):
-    n_tracks = 20
-    small = overlay(tmp_path.parent, {"dataset": {"demo": {"tracks_per_genre": 2}}}, f"{tmp_path.name}.yaml")
+def read_dataset(path):
+    with h5py.File(path) as f:
+        arrays = {name: f[name][()] for name in f}
+        attrs = {name: {k: np.asarray(v).tolist() for k, v in f[name].attrs.items()} for name in f}
+        attrs["/"] = {k: np.asarray(v).tolist() for k, v in f.attrs.items()}
+    return arrays, attrs
 
-    def run(*args):
-        return run_snakemake(tmp_path, *args, configfiles=(TINY, small))
 
-    # audio first, so the killed run is only extraction
-    run("--cores", "2", "--until=make_demo_track", "results/features/features.csv")
-    tracks_dir = tmp_path / "results/features/tracks"
-    command = snakemake_command(tmp_path, "--cores", "2", "results/features/features.csv", configfiles=(TINY, small))
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+def test_killed_extraction_redoes_only_unfinished_shards(tmp_path):
+    """SIGKILL to Snakemake and its jobs (the process group) mid-extraction, rerun: the run
+    completes, finished shards are kept, dataset.h5 equals an uninterrupted run's."""
+    write_tracks(tmp_path / "audio", n=6)  # 2 genres x 6 tracks
+    # tracks_per_job 1: 4 hash shards a genre, of which these names fill 2 each
+    settings = overlay(tmp_path, {"dataset": {"source": "folder", "folder": str(tmp_path / "audio")},
+                                  "features": {"tracks_per_job": 1}})
+    configs = (TINY, settings)
+    target = "results/features/dataset.h5"
+    reference = tmp_path / "reference"
+    run_snakemake(reference, "--cores", "2", target, configfiles=configs)
+    n_shards = len(list((reference / "results/features/shards").rglob("*.h5")))
+    assert n_shards == 4 == len({(g, shard_index(f"{g}/{g}.{i:05d}", 4)) for g in ("blues", "rock") for i in range(6)})
+
+    work = tmp_path / "work"
+    log = tmp_path / "killed.log"
+    with open(log, "w") as sink:  # one job at a time: kill while the second shard runs
+        process = subprocess.Popen(snakemake_command(work, "--cores", "1", target, configfiles=configs),
+                                   stdout=sink, stderr=subprocess.STDOUT, start_new_session=True)
     deadline = time.time() + 300
-    while time.time() < deadline and len(list(tracks_dir.rglob("*.h5"))) < 4:
-        time.sleep(0.2)
+    while time.time() < deadline and "(Rule: extract_features)" not in log.read_text():
+        assert process.poll() is None, log.read_text()[-3000:]
+        time.sleep(0.1)
     os.killpg(process.pid, signal.SIGKILL)
     process.wait()
-    done = {p: p.stat().st_mtime_ns for p in tracks_dir.rglob("*.h5")}
-    assert 4 <= len(done) < n_tracks
-    for path in done:  # complete, readable files only: writes are atomic
+    shards = work / "results/features/shards"
+    kept = {p: (p.stat().st_ino, p.stat().st_mtime_ns) for p in shards.rglob("*.h5")}
+    assert 1 <= len(kept) < n_shards
+    for path in kept:  # complete shard files only: each is written atomically
         with h5py.File(path) as f:
-            assert f.attrs["status"] == "ok" and "mfcc" in f
-    jobs = planned_jobs(tmp_path, "--rerun-incomplete", "results/features/features.csv", configfiles=(TINY, small))
-    # the tracks without a file, plus at most the 2 (--cores) whose files were written
-    # but whose jobs Snakemake had not yet recorded as finished when it was killed
-    assert n_tracks - len(done) <= jobs["extract_features"] <= n_tracks - len(done) + 2
-    run("--unlock")  # a killed Snakemake leaves its lock, as on a cluster
-    run("--cores", "2", "--rerun-incomplete", "results/features/features.csv")
-    unchanged = [p for p in done if p.stat().st_mtime_ns == done[p]]
-    assert len(unchanged) == n_tracks - jobs["extract_features"]
-    assert len(list(tracks_dir.rglob("*.h5"))) == n_tracks
+            assert len(f.attrs["tracks"]) >= 1 and all(t in f for t in f.attrs["tracks"])
+    assert not (work / target).exists()
+
+    jobs = planned_jobs(work, "--rerun-incomplete", target, configfiles=configs)
+    # the shards without a file, plus at most the one (--cores 1) whose file was written
+    # but whose job Snakemake had not yet recorded as finished when it was killed
+    assert n_shards - len(kept) <= jobs["extract_features"] <= n_shards - len(kept) + 1
+    run_snakemake(work, "--unlock", configfiles=configs)  # a killed Snakemake leaves its lock
+    run_snakemake(work, "--cores", "2", target, configfiles=configs)
+    unchanged = [p for p in kept if (p.stat().st_ino, p.stat().st_mtime_ns) == kept[p]]
+    assert len(unchanged) == n_shards - jobs["extract_features"] >= 1
+    assert not [p for p in shards.rglob("*") if p.name.endswith(".tmp")]  # no temp file left
+    arrays, attrs = read_dataset(work / target)
+    expected, expected_attrs = read_dataset(reference / target)
+    assert arrays.keys() == expected.keys() and attrs == expected_attrs
+    for name in expected:
+        np.testing.assert_array_equal(arrays[name], expected[name], err_msg=name)
