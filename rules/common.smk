@@ -15,6 +15,7 @@ os.environ.update(
 )
 
 from genreflow import sources
+from genreflow.constants import CLASSIC_MODELS as CLASSIC_MODEL_NAMES
 from genreflow.constants import SEQUENCE_INPUTS, TABLE_INPUTS, split_input
 from genreflow.models.architectures import network_settings
 
@@ -155,6 +156,19 @@ def runnable(jobs):
     return kept, skipped
 
 
+def check_network_names():
+    """Both families write results/models/<model>/<input>/: a network may not take a
+    classic model's name."""
+    for model in config["neural"].get("models", {}):
+        if model in CLASSIC_MODEL_NAMES or model in config["classic"].get("models", {}):
+            raise WorkflowError(
+                f"config neural.models.{model}: '{model}' is a classic model's name, and both "
+                f"would write results/models/{model}/; rename the network (in neural.models "
+                "and neural.architectures), e.g. to 'net_" + model + "'"
+            )
+
+
+check_network_names()
 CLASSIC_JOBS, _classic_skipped = runnable(model_jobs("classic"))
 NEURAL_JOBS, _neural_skipped = runnable(model_jobs("neural"))
 MODEL_JOBS = CLASSIC_JOBS + NEURAL_JOBS
