@@ -1,0 +1,387 @@
+"""Pretrained music embeddings: musicnn (Pons & Serra, 2019) rebuilt in Keras 3.
+
+The weights are the TensorFlow 1 checkpoints that ship inside the PyPI package
+``musicnn==0.1.0`` (installed with ``pip install --no-deps``; its metadata asks for
+numpy<1.17 and a full ``tensorflow``). The package is imported only to find those files;
+its own graph code is not used: it needs ``tf_keras`` and graph mode, and under numpy 2
+its preprocessing overflows (``log10(10000 * mel.astype(float16) + 1)`` stays float16,
+reaches inf, and every window with an inf gets the same output). Here the network is
+rebuilt layer for layer with Keras 3, loaded from the checkpoint with TensorFlow's
+checkpoint reader, and its input is computed in float32. Nothing is downloaded.
+
+``tests/test_embeddings.py`` checks the rebuild against reference outputs of the
+original graph (``tests/data/musicnn_reference.npz``, made by
+``tests/data/make_musicnn_fixture.py``).
+
+Pipeline, per track:
+
+1. :func:`musicnn_input`: waveform -> ``(n_windows, 187, 96)`` log-mel windows (16 kHz,
+   n_fft 512, hop 256, 96 mel bands, ``log10(10000 * mel + 1)``), non-overlapping 3-s
+   windows; a track shorter than one window gives zero windows.
+2. :func:`load_musicnn`: the Keras model (built and loaded once per process and model).
+3. :func:`embed`: both, returning per-window arrays (:data:`OUTPUTS`).
+
+The network (``MSD_musicnn`` and ``MTT_musicnn`` share it; only the weights differ):
+batch norm on the input; a front end of two "timbral" convolutions (204 filters,
+7 x 38 and 7 x 67 over time x mel, valid over mel, time zero-padded by 3) and three
+"temporal" ones (51 filters, 128 x 1, 64 x 1, 32 x 1, same padding), each ReLU, batch
+norm and a max over the mel axis, concatenated to 561 channels a frame; a mid end of
+three 64-filter convolutions over time (width 7, same padding, ReLU, batch norm), the
+2nd and 3rd with residual adds, concatenated with the front end to 753 channels; a back
+end of max and mean over time (753 each), batch norm, dense 200 + ReLU + batch norm (the
+penultimate embedding) and dense 50 + sigmoid (tag probabilities). Batch norm uses
+TensorFlow 1's epsilon, 1e-3 (Keras' default too).
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+from pathlib import Path
+
+import librosa
+import numpy as np
+
+from .constants import (
+    MUSICNN_HOP_LENGTH,
+    MUSICNN_MODELS,
+    MUSICNN_N_FFT,
+    MUSICNN_N_FRAMES,
+    MUSICNN_N_MELS,
+    MUSICNN_SR,
+)
+
+#: What :func:`embed` returns per window, with each array's width.
+OUTPUTS = {"penultimate": 200, "max_pool": 753, "mean_pool": 753, "taggram": 50}
+
+#: How to install the weights when they are missing.
+INSTALL_HINT = "pip install --no-deps musicnn==0.1.0"
+
+# widths of the layers (the package builds them as int(1.6 * 128), int(0.4 * 96), ...)
+TIMBRAL_FILTERS = 204
+TIMBRAL_WIDTHS = (38, 67)  # mel bands covered by the two timbral kernels
+TIMBRAL_LENGTH = 7  # frames covered by the timbral kernels
+TEMPORAL_FILTERS = 51
+TEMPORAL_LENGTHS = (128, 64, 32)  # frames covered by the temporal kernels
+MIDEND_FILTERS = 64
+MIDEND_LENGTH = 7
+BACKEND_UNITS = 200
+N_TAGS = 50
+BATCH_NORM_EPSILON = 1e-3
+
+
+# --- input -----------------------------------------------------------------------------
+
+
+def log_mel(y, sr):
+    """The log-compressed mel spectrogram musicnn was trained on.
+
+    Parameters
+    ----------
+    y : array_like, shape (n_samples,)
+        Mono waveform.
+    sr : int
+        Its sampling rate; resampled to 16 kHz (librosa's default ``soxr_hq``, as
+        ``librosa.load(path, sr=16000)`` does) when it differs.
+
+    Returns
+    -------
+    numpy.ndarray, shape (n_frames, 96), float32
+        ``log10(10000 * mel + 1)`` of the 96-band power mel spectrogram (n_fft 512,
+        hop 256, centred frames), time first. Computed in float32 throughout.
+    """
+    y = np.asarray(y, dtype=np.float32)
+    if sr != MUSICNN_SR:
+        y = librosa.resample(y, orig_sr=sr, target_sr=MUSICNN_SR)
+    mel = librosa.feature.melspectrogram(
+        y=y,
+        sr=MUSICNN_SR,
+        n_fft=MUSICNN_N_FFT,
+        hop_length=MUSICNN_HOP_LENGTH,
+        n_mels=MUSICNN_N_MELS,
+    ).astype(np.float32)
+    return np.log10(np.float32(10000) * mel + np.float32(1)).T
+
+
+def windows(frames, length=MUSICNN_N_FRAMES):
+    """Cut ``(n_frames, n_bands)`` into non-overlapping windows of ``length`` frames.
+
+    Parameters
+    ----------
+    frames : numpy.ndarray, shape (n_frames, n_bands)
+    length : int
+        Frames per window (187: 3 s at 16 kHz, hop 256).
+
+    Returns
+    -------
+    numpy.ndarray, shape (n_frames // length, length, n_bands)
+        The windows from the first frame on; the frames after the last whole window are
+        dropped. Zero windows when the input is shorter than one window.
+    """
+    n = frames.shape[0] // length
+    return np.ascontiguousarray(frames[: n * length].reshape(n, length, frames.shape[1]))
+
+
+def musicnn_input(y, sr):
+    """A waveform as the network's input: non-overlapping 3-s log-mel windows.
+
+    Parameters
+    ----------
+    y : array_like, shape (n_samples,)
+        Mono waveform.
+    sr : int
+        Its sampling rate.
+
+    Returns
+    -------
+    numpy.ndarray, shape (n_windows, 187, 96), float32
+        :func:`log_mel` cut by :func:`windows`. A 30-s track gives 10 windows; a track
+        shorter than 187 frames (about 2.98 s) gives none.
+    """
+    return windows(log_mel(y, sr))
+
+
+def n_windows(n_samples, sr):
+    """How many windows :func:`musicnn_input` makes of ``n_samples`` at ``sr``.
+
+    Exact at 16 kHz; at other rates it assumes the resampled length
+    ``ceil(n_samples * 16000 / sr)`` (what librosa's resampling returns).
+    """
+    n16 = int(np.ceil(n_samples * MUSICNN_SR / sr))
+    return (1 + n16 // MUSICNN_HOP_LENGTH) // MUSICNN_N_FRAMES
+
+
+# --- weights ---------------------------------------------------------------------------
+
+
+def checkpoint_prefix(model="MSD_musicnn"):
+    """Path prefix of a musicnn checkpoint inside the installed ``musicnn`` package.
+
+    The package's checkpoints have an empty base name (``MSD_musicnn/.index``,
+    ``MSD_musicnn/.data-00000-of-00001``), so the prefix is the folder with a trailing
+    separator.
+
+    Raises
+    ------
+    ValueError
+        For a model other than :data:`genreflow.constants.MUSICNN_MODELS`.
+    FileNotFoundError
+        When the package (or the model's files) is not installed; says how to install it.
+    """
+    if model not in MUSICNN_MODELS:
+        raise ValueError(f"unknown musicnn model {model!r}; choose one of {', '.join(MUSICNN_MODELS)}")
+    spec = importlib.util.find_spec("musicnn")
+    if spec is None or spec.origin is None:
+        raise FileNotFoundError(f"the musicnn weights are not installed: {INSTALL_HINT}")
+    folder = Path(spec.origin).parent / model
+    if not (folder / ".index").is_file():
+        raise FileNotFoundError(f"no {model} checkpoint in {folder}: {INSTALL_HINT}")
+    return f"{folder}/"
+
+
+def read_checkpoint(prefix):
+    """Every trained variable of a TensorFlow 1 checkpoint, by name.
+
+    Parameters
+    ----------
+    prefix : str
+        Checkpoint prefix (:func:`checkpoint_prefix`).
+
+    Returns
+    -------
+    dict of str to numpy.ndarray
+        ``{"conv2d/kernel": ..., "batch_normalization_3/moving_mean": ...}``, without the
+        optimiser's slots (``*/Adam``, ``*/Adam_1``, ``beta1_power``, ``beta2_power``).
+    """
+    import tensorflow as tf
+
+    # tf.train.load_checkpoint reads a folder path as "the latest checkpoint in it" (the
+    # `checkpoint` file, which names the author's machine); the reader takes the prefix.
+    reader = tf.compat.v1.train.NewCheckpointReader(prefix)
+    names = reader.get_variable_to_shape_map()
+    return {
+        name: reader.get_tensor(name)
+        for name in names
+        if "Adam" not in name and not name.endswith("_power")
+    }
+
+
+# --- network ---------------------------------------------------------------------------
+
+
+def build_musicnn():
+    """The musicnn network as a Keras model, untrained.
+
+    Returns
+    -------
+    model : keras.Model
+        Input ``(batch, 187, 96)`` log-mel windows; outputs a dict with
+        :data:`OUTPUTS`' keys: ``penultimate`` (batch, 200), ``max_pool`` and
+        ``mean_pool`` (batch, 753), ``taggram`` (batch, 50) sigmoid probabilities.
+    scopes : dict of str to keras.layers.Layer
+        The layer that takes each checkpoint scope's weights (``"conv2d_5"`` -> the first
+        mid-end convolution): TensorFlow 1 named layers by creation order.
+    """
+    import keras
+    from keras import layers, ops
+
+    scopes = {}
+    counters = {"conv2d": 0, "batch_normalization": 0, "dense": 0}
+
+    def scoped(kind, layer):
+        """Register ``layer`` under the next TF1 auto-name of ``kind``."""
+        n = counters[kind]
+        counters[kind] += 1
+        scopes[kind if n == 0 else f"{kind}_{n}"] = layer
+        return layer
+
+    def batch_norm(x):
+        return scoped("batch_normalization", layers.BatchNormalization(epsilon=BATCH_NORM_EPSILON))(x)
+
+    def front_block(x, filters, kernel_size, padding):
+        """Conv2D + ReLU, batch norm, max over the mel axis: (batch, time, filters)."""
+        conv = scoped("conv2d", layers.Conv2D(filters, kernel_size, padding=padding, activation="relu"))
+        return ops.max(batch_norm(conv(x)), axis=2)
+
+    spectrogram = keras.Input((MUSICNN_N_FRAMES, MUSICNN_N_MELS), name="log_mel")
+    x = batch_norm(layers.Reshape((MUSICNN_N_FRAMES, MUSICNN_N_MELS, 1))(spectrogram))
+
+    # front end: timbral (valid over mel, time padded by hand) and temporal blocks
+    padded = layers.ZeroPadding2D(((TIMBRAL_LENGTH // 2, TIMBRAL_LENGTH // 2), (0, 0)))(x)
+    front = [
+        front_block(padded, TIMBRAL_FILTERS, (TIMBRAL_LENGTH, width), "valid")
+        for width in TIMBRAL_WIDTHS
+    ]
+    front += [front_block(x, TEMPORAL_FILTERS, (length, 1), "same") for length in TEMPORAL_LENGTHS]
+    front = layers.Concatenate(axis=-1)(front)  # (batch, time, 561)
+
+    # mid end: the checkpoint's (7, C, 1, 64) Conv2D kernels are 1-D convolutions over time
+    def mid_block(h):
+        conv = scoped("conv2d", layers.Conv1D(MIDEND_FILTERS, MIDEND_LENGTH, padding="same", activation="relu"))
+        return batch_norm(conv(h))
+
+    mid1 = mid_block(front)
+    mid2 = layers.Add()([mid_block(mid1), mid1])
+    mid3 = layers.Add()([mid_block(mid2), mid2])
+    features = layers.Concatenate(axis=-1)([front, mid1, mid2, mid3])  # (batch, time, 753)
+
+    # back end: TF1 flattened a (753, 2) stack of [max, mean]: the two interleave
+    max_pool = layers.GlobalMaxPooling1D(name="max_pool")(features)
+    mean_pool = layers.GlobalAveragePooling1D(name="mean_pool")(features)
+    pooled = layers.Flatten()(ops.stack([max_pool, mean_pool], axis=-1))
+    hidden = scoped("dense", layers.Dense(BACKEND_UNITS, activation="relu"))(batch_norm(pooled))
+    penultimate = batch_norm(hidden)
+    logits = scoped("dense", layers.Dense(N_TAGS))(penultimate)
+    outputs = {
+        "penultimate": penultimate,
+        "max_pool": max_pool,
+        "mean_pool": mean_pool,
+        "taggram": layers.Activation("sigmoid")(logits),
+    }
+    return keras.Model(spectrogram, outputs, name="musicnn"), scopes
+
+
+def layer_weights(layer, scope, variables):
+    """The checkpoint's arrays for one layer, in the order ``layer.set_weights`` takes.
+
+    Parameters
+    ----------
+    layer : keras.layers.Layer
+        A ``BatchNormalization``, ``Dense``, ``Conv2D`` or ``Conv1D`` layer.
+    scope : str
+        Its checkpoint scope (``"batch_normalization_4"``).
+    variables : dict of str to numpy.ndarray
+        :func:`read_checkpoint`'s result.
+    """
+    get = lambda name: variables[f"{scope}/{name}"]  # noqa: E731
+    if "normalization" in type(layer).__name__.lower():
+        return [get("gamma"), get("beta"), get("moving_mean"), get("moving_variance")]
+    kernel = get("kernel")
+    if kernel.ndim == 4 and len(layer.kernel.shape) == 3:  # (7, C, 1, 64) -> (7, C, 64)
+        kernel = kernel.reshape(kernel.shape[0], kernel.shape[1], kernel.shape[3])
+    return [kernel, get("bias")]
+
+
+@functools.lru_cache(maxsize=None)
+def load_musicnn(model="MSD_musicnn"):
+    """The musicnn network with a shipped checkpoint's weights, built once per process.
+
+    Parameters
+    ----------
+    model : {"MSD_musicnn", "MTT_musicnn"}
+        Weights trained on the Million Song Dataset's 50 most frequent tags (the
+        default; genres among them) or on MagnaTagATune's.
+
+    Returns
+    -------
+    keras.Model
+        :func:`build_musicnn`'s model, every weight loaded. Call it on
+        :func:`musicnn_input`'s windows; :func:`embed` does both.
+
+    Raises
+    ------
+    FileNotFoundError
+        When the ``musicnn`` package is not installed.
+    ValueError
+        For an unknown model, or a checkpoint whose variables do not all fit the network.
+    """
+    variables = read_checkpoint(checkpoint_prefix(model))
+    network, scopes = build_musicnn()
+    used = set()
+    for scope, layer in scopes.items():
+        weights = layer_weights(layer, scope, variables)
+        expected = [tuple(w.shape) for w in layer.get_weights()]
+        if [w.shape for w in weights] != expected:
+            raise ValueError(f"{model}: {scope} has shapes {[w.shape for w in weights]}, the network {expected}")
+        layer.set_weights(weights)
+        used.update(name for name in variables if name.startswith(f"{scope}/"))
+    unused = sorted(set(variables) - used)
+    if unused:
+        raise ValueError(f"{model}: checkpoint variables the network does not use: {unused}")
+    return network
+
+
+def run_musicnn(network, batch, batch_size=64):
+    """Run a loaded network on windows, in batches; float32 arrays by output name.
+
+    Parameters
+    ----------
+    network : keras.Model
+        :func:`load_musicnn`'s model.
+    batch : numpy.ndarray, shape (n_windows, 187, 96)
+    batch_size : int
+        Windows per call (bounds memory on long tracks).
+
+    Returns
+    -------
+    dict of str to numpy.ndarray
+        :data:`OUTPUTS`' keys, each ``(n_windows, width)``; empty arrays for no windows.
+    """
+    if len(batch) == 0:
+        return {name: np.zeros((0, width), np.float32) for name, width in OUTPUTS.items()}
+    parts = [network.predict_on_batch(batch[i : i + batch_size]) for i in range(0, len(batch), batch_size)]
+    return {name: np.concatenate([np.asarray(p[name], np.float32) for p in parts]) for name in OUTPUTS}
+
+
+def embed(y, sr, model="MSD_musicnn"):
+    """musicnn's per-window embeddings of one track.
+
+    Parameters
+    ----------
+    y : array_like, shape (n_samples,)
+        Mono waveform.
+    sr : int
+        Its sampling rate (resampled to 16 kHz).
+    model : {"MSD_musicnn", "MTT_musicnn"}
+
+    Returns
+    -------
+    dict of str to numpy.ndarray, float32
+        One row per non-overlapping 3-s window (:func:`musicnn_input`):
+        ``penultimate`` (n_windows, 200), the embedding; ``max_pool`` and ``mean_pool``
+        (n_windows, 753), the pooled mid-end features; ``taggram`` (n_windows, 50), the
+        tag probabilities (labels in the package's ``configuration``). A track shorter
+        than one window (about 2.98 s) gives ``n_windows == 0``: callers quarantine it
+        as they do other short tracks.
+    """
+    return run_musicnn(load_musicnn(model), musicnn_input(y, sr))
