@@ -19,20 +19,24 @@ endif
 .PHONY: run test venv lint rulegraph clean
 
 # requirements.txt pins tensorflow-cpu; the GPU install reads the same file with
-# TensorFlow's CUDA build at the same version in its place. Last, librosa's cached
-# functions are compiled once (genreflow/devices.py), so parallel jobs start warm.
+# TensorFlow's CUDA build at the same version in its place. Lines marked `# no-deps`
+# (musicnn: only its weight files are used) are installed after, without dependencies.
+# Last, librosa's cached functions are compiled once (genreflow/devices.py), so
+# parallel jobs start warm.
 $(BIN)/.installed-$(TENSORFLOW): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	rm -f $(BIN)/.installed $(BIN)/.installed-*
 ifeq ($(TENSORFLOW),gpu)
-	sed 's/^tensorflow-cpu==/tensorflow[and-cuda]==/' requirements.txt >$(VENV)/requirements-gpu.txt
+	sed 's/^tensorflow-cpu==/tensorflow[and-cuda]==/' requirements.txt | grep -v '# no-deps' >$(VENV)/requirements-gpu.txt
 	$(BIN)/python -m pip uninstall --quiet --yes tensorflow-cpu
 	$(BIN)/python -m pip install --quiet -r $(VENV)/requirements-gpu.txt
 else
 	$(BIN)/python -m pip uninstall --quiet --yes tensorflow
-	$(BIN)/python -m pip install --quiet -r requirements.txt
+	grep -v '# no-deps' requirements.txt >$(VENV)/requirements-cpu.txt
+	$(BIN)/python -m pip install --quiet -r $(VENV)/requirements-cpu.txt
 endif
+	$(BIN)/python -m pip install --quiet --no-deps $$(sed -n 's/^\([^# ]*\) *# no-deps.*/\1/p' requirements.txt)
 	$(BIN)/python -m pip install --quiet --no-deps --editable .
 	$(BIN)/python -m genreflow.devices warm-numba-cache
 	touch $@

@@ -117,3 +117,18 @@ def test_models_load_once_per_process_and_differ():
 def test_unknown_model_is_refused_by_name():
     with pytest.raises(ValueError, match="MSD_musicnn, MTT_musicnn"):
         embeddings.checkpoint_prefix("MSD_vgg")
+
+
+def test_musicnn_is_installed_without_dependencies_at_one_pin(repo_root):
+    """requirements.txt pins musicnn marked `# no-deps`; `make venv` leaves such lines out
+    of its `pip install -r` and installs them with --no-deps; the conda audio env's
+    post-deploy script installs the same pin the same way."""
+    lines = (repo_root / "requirements.txt").read_text().splitlines()
+    (line,) = [line for line in lines if line.startswith("musicnn==")]
+    pin, marker = (part.strip() for part in line.split("#", 1))
+    assert marker == "no-deps"
+    makefile = (repo_root / "Makefile").read_text()
+    assert makefile.count("grep -v '# no-deps'") == 2  # the CPU and the GPU requirement lists
+    assert "pip install --quiet --no-deps $$(sed -n 's/^\\([^# ]*\\) *# no-deps.*/\\1/p' requirements.txt)" in makefile
+    deploy = (repo_root / "envs" / "audio.post-deploy.sh").read_text()
+    assert f"pip install --no-deps {pin}\n" in deploy
