@@ -121,6 +121,38 @@ def stats_from_frames(frames, tempo, length):
     )
 
 
+def track_arrays(features, tempo, n_samples):
+    """One track's rows of ``dataset.h5``, from its frame-level features.
+
+    The merge and ``genreflow predict`` both call this, so a model is fed at prediction
+    time exactly what it was trained on.
+
+    Parameters
+    ----------
+    features : dict
+        ``genreflow.features.extract_features`` output (frames last).
+    tempo : float
+        Beats per minute.
+    n_samples : int
+        Samples of the decoded track.
+
+    Returns
+    -------
+    dict
+        ``stats`` (``STATS_COLUMNS``), ``frames`` (N_FRAMES x 37), ``mfcc``
+        (N_FRAMES x 20), ``mel`` (128 x N_FRAMES, dB over -80..0 rescaled to 0..1),
+        ``n_frames`` (real frames, at most N_FRAMES); padded with zeros or cut.
+    """
+    frames = frame_matrix(features)
+    return {
+        "stats": stats_from_frames(frames, tempo, n_samples),
+        "frames": fit_length(frames),
+        "mfcc": fit_length(np.asarray(features["mfcc"]).T),
+        "mel": fit_length(((np.asarray(features["mel_db"]) + 80.0) / 80.0).T).T,
+        "n_frames": min(frames.shape[0], N_FRAMES),
+    }
+
+
 def window_starts(n_frames, window, hop):
     """Start frames of the full windows of ``window`` frames every ``hop`` frames."""
     if n_frames < window:
@@ -235,13 +267,10 @@ def _merge(entries, dataset_path, features_csv, rejected_csv):
                         continue
                     i, attrs = row_of[entry], attrs_of[entry]
                     features = {name: dataset[()] for name, dataset in f[group].items()}
-                    frames = frame_matrix(features)
-                    row = stats_from_frames(frames, attrs["tempo"], attrs["n_samples"])
-                    n_frames_ds[i] = min(frames.shape[0], N_FRAMES)
-                    stats[i] = row
-                    frames_ds[i] = fit_length(frames)
-                    mfcc_ds[i] = fit_length(features["mfcc"].T)
-                    mel_ds[i] = fit_length(((features["mel_db"] + 80.0) / 80.0).T).T
+                    arrays = track_arrays(features, attrs["tempo"], attrs["n_samples"])
+                    row = arrays["stats"]
+                    n_frames_ds[i], stats[i], frames_ds[i] = arrays["n_frames"], row, arrays["frames"]
+                    mfcc_ds[i], mel_ds[i] = arrays["mfcc"], arrays["mel"]
                     source = Path(attrs["source"]).name
                     rows[i] = [source, *row, attrs["label"], attrs["track"]]
                     done += 1

@@ -13,7 +13,9 @@ family's ``save`` (the model file). A family supplies only:
 ``predict_proba(model, source, examples, classes) -> ndarray``
     Class probabilities of ``examples``, one column per genre of ``classes``.
 ``save(models, facts, outdir)``
-    The model file(s), from every fold's model and facts.
+    The model file(s), from every fold's model and facts; ``files`` names them and
+    ``family`` names the family in ``manifest.json``
+    (:func:`genreflow.provenance.write_manifest`).
 ``info``
     A dict of job-wide facts for ``metrics.json`` (device, grid, architecture, ...).
 
@@ -34,6 +36,7 @@ import pandas as pd
 
 from genreflow.evaluate import write_evaluation
 from genreflow.models import classic
+from genreflow.provenance import write_manifest
 from genreflow.splits import iter_folds
 
 log = logging.getLogger(__name__)
@@ -100,7 +103,7 @@ def combine_folds(facts):
     return combined
 
 
-def run_model_job(family, source, split_csv, outdir, extra=None):
+def run_model_job(family, source, split_csv, outdir, extra=None, provenance=None):
     """Train and score one model x input over every fold of a split; write its outputs.
 
     Parameters
@@ -115,6 +118,9 @@ def run_model_job(family, source, split_csv, outdir, extra=None):
         ``results/models/<model>/<input>/``.
     extra : dict, optional
         Facts recorded as they are in ``metrics.json`` (``model``, ``input``, ...).
+    provenance : dict, optional
+        :func:`genreflow.provenance.run_provenance`, recorded in ``metrics.json`` and
+        ``manifest.json``.
 
     Returns
     -------
@@ -160,10 +166,22 @@ def run_model_job(family, source, split_csv, outdir, extra=None):
     if windowed:
         metrics["window_accuracy"] = float(window_hits[0] / window_hits[1]) if window_hits[1] else None
         metrics["segments"] = dict(source.segments)
+    metrics["provenance"] = provenance or {}
     family.save(models, facts, outdir)
+    card = {key: metrics.get(key) for key in ("model", "input", "mode", "segments", "device", "provenance")}
+    write_manifest(outdir, family.files, {"family": family.family, **card, "classes": classes, **family.info})
     metrics = write_evaluation(outdir, pd.concat(predictions, ignore_index=True), classes, metrics)
     log.info("%s on %s: accuracy %.3f", metrics.get("model"), metrics.get("input"), metrics["accuracy"])
     return metrics
+
+
+def classic_proba(fitted, X, classes):
+    """A fitted pipeline's probabilities of ``X``, one column per genre of ``classes``
+    (0 for genres its training tracks lacked)."""
+    proba = fitted.predict_proba(X)
+    out = np.zeros((len(proba), len(classes)))
+    out[:, [list(classes).index(c) for c in fitted.classes_]] = proba
+    return out
 
 
 class ClassicFamily:
@@ -173,6 +191,8 @@ class ClassicFamily:
     segment mode on window statistics, the CV keeping each track's windows in one fold.
     Parameters as ``classic.search_model`` takes them; ``threads``: the rule's threads.
     """
+
+    family, files = "classic", ["model.joblib"]
 
     def __init__(self, model, grid, cv_folds=5, seed=0, threads=1):
         self.model, self.grid, self.cv_folds, self.seed, self.threads = model, grid, cv_folds, seed, threads
@@ -200,10 +220,7 @@ class ClassicFamily:
         return fitted, facts
 
     def predict_proba(self, fitted, source, examples, classes):
-        proba = fitted.predict_proba(source.read(examples.index))
-        out = np.zeros((len(proba), len(classes)))  # genres training lacked: probability 0
-        out[:, [list(classes).index(c) for c in fitted.classes_]] = proba
-        return out
+        return classic_proba(fitted, source.read(examples.index), classes)
 
     def save(self, fitted, facts, outdir):
         joblib.dump({"model": self.model, "classes": list(fitted[0].classes_), "pipelines": fitted},
@@ -226,6 +243,8 @@ class NeuralFamily:
         Train on the CPU although the job was given a GPU TensorFlow cannot see
         (``genreflow.devices.training_device``).
     """
+
+    family, files = "neural", ["model.keras"]
 
     def __init__(self, settings, threads=None, allow_cpu=False):
         from genreflow.devices import training_device

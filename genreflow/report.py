@@ -578,7 +578,24 @@ def data_caveat(split, dataset=""):
     )
 
 
-def report_sections(summary, comparison, pairs, rejected, split, dataset="", source=""):
+def provenance_line(results):
+    """The commit(s) and data hash(es) the reported models came from, in one line."""
+    commits, data = set(), set()
+    for metrics in results.metrics.values():
+        provenance = metrics.get("provenance") or {}
+        git = provenance.get("git") or {}
+        if git:
+            commits.add(git["commit"][:12] + (" (uncommitted changes)" if git.get("dirty") else ""))
+        inputs = provenance.get("inputs") or {}
+        if "split" in inputs:
+            data.add(inputs["split"]["sha256"][:12])
+    if not commits and not data:
+        return ""
+    return (f"Code: genreflow commit {', '.join(sorted(commits)) or 'unknown'}; "
+            f"split.csv SHA-256 {', '.join(sorted(data)) or 'unknown'}.")
+
+
+def report_sections(summary, comparison, pairs, rejected, split, dataset="", source="", made_by=""):
     """Every table of the report, ``{name: (title, note, frame)}``, in reading order.
 
     The Markdown files and ``summary.html`` render the same sections
@@ -601,7 +618,8 @@ def report_sections(summary, comparison, pairs, rejected, split, dataset="", sou
         "summary": (
             "Held-out accuracy, best first",
             f"Data: {dataset or 'see config.yaml'}; split: {_test_facts(split)}.\n"
-            "Every accuracy is on held-out tracks (test part, or each track's test fold).",
+            "Every accuracy is on held-out tracks (test part, or each track's test fold)."
+            + (f"\n{made_by}" if made_by else ""),
             summary_display(summary),
         ),
         "missing": ("Missing model x inputs", "", missing_display(summary)),
@@ -698,7 +716,7 @@ def write_report(results, rejected, split, outputs, study=None, dataset=""):
     for path in outputs.values():
         Path(path).parent.mkdir(parents=True, exist_ok=True)
 
-    sections = report_sections(summary, comparison, pairs, rejected, split, dataset, source)
+    sections = report_sections(summary, comparison, pairs, rejected, split, dataset, source, provenance_line(results))
     pages = {
         "summary_md": ("Genre classification: summary", ["summary", "missing", "pairs"]),
         "comparison_md": ("Our accuracy beside the study's", ["comparison", "study_pairs"]),

@@ -15,6 +15,7 @@ rule train_classic:
             labels={"model": "{model}", "input": "{input}"},
         ),
         model="results/models/{model}/{input}/model.joblib",
+        manifest="results/models/{model}/{input}/manifest.json",
     log:
         "results/logs/train_classic/{model}/{input}.log",
     benchmark:

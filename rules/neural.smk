@@ -15,6 +15,7 @@ rule train_neural:
             labels={"model": "{model}", "input": "{input}"},
         ),
         model="results/models/{model}/{input}/model.keras",
+        manifest="results/models/{model}/{input}/manifest.json",
         history="results/models/{model}/{input}/history.csv",
         curves=report(
             "results/models/{model}/{input}/curves.png",

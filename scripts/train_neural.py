@@ -11,6 +11,7 @@ from genreflow.logs import setup_logging  # noqa: E402
 setup_logging(snakemake.log[0])  # noqa: F821 (Snakemake provides `snakemake`)
 
 from genreflow.examples import make_source  # noqa: E402
+from genreflow.provenance import run_provenance  # noqa: E402
 from genreflow.jobs import NeuralFamily, run_model_job  # noqa: E402
 
 sm = snakemake  # noqa: F821
@@ -24,4 +25,5 @@ run_model_job(
     split_csv=sm.input.split,
     outdir=Path(sm.output.metrics).parent,
     extra={"model": sm.wildcards.model, "input": sm.wildcards.input, "split_method": sm.params.split_method},
+    provenance=run_provenance(dict(sm.input.items()), settings=dict(sm.params.items())),
 )

@@ -408,3 +408,17 @@ def test_a_network_named_like_a_classic_model_is_refused_at_parse_time(tmp_path)
     assert result.returncode != 0
     assert "config neural.models.svm: 'svm' is a classic model's name" in result.stdout
     assert "rename the network" in result.stdout
+
+
+def test_the_same_job_twice_gives_identical_metrics_and_predictions(tmp_path, table_files):
+    table_csv, split_csv, _ = table_files
+    runs = [
+        run_classic_job("rf", "all_stats", TEST_GRIDS["rf"], split_csv, tmp_path / name, table_path=table_csv, cv_folds=3)
+        for name in ("a", "b")
+    ]
+    for metrics in runs:
+        metrics.pop("fit_seconds")
+    assert runs[0] == runs[1]
+    pd.testing.assert_frame_equal(
+        pd.read_csv(tmp_path / "a" / "predictions.csv"), pd.read_csv(tmp_path / "b" / "predictions.csv"), check_exact=True
+    )

@@ -121,8 +121,8 @@ class ExampleBatches(keras.utils.PyDataset):
         super().__init__(**kwargs)
         self.source = source
         self.index = examples.index
-        code = {c: i for i, c in enumerate(classes)}
-        self.y = np.array([code[label] for label in examples.labels], dtype=np.int32)
+        code = {c: i for i, c in enumerate(classes)}  # -1: a label to predict, not learn
+        self.y = np.array([code.get(label, -1) for label in examples.labels], dtype=np.int32)
         self.batch_size = int(batch_size)
         self.shuffle = shuffle
         self.with_labels = with_labels
