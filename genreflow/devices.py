@@ -38,7 +38,6 @@ import sys
 import tempfile
 import time
 import uuid
-from importlib import metadata
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -171,10 +170,10 @@ def cpu_key():
 
     name = os.environ.get("NUMBA_CPU_NAME") or llvm.get_host_cpu_name()
     features = os.environ.get("NUMBA_CPU_FEATURES") or llvm.get_host_cpu_features().flatten()
-    try:
-        numba_version = metadata.version("numba")
-    except metadata.PackageNotFoundError:
-        numba_version = "none"
+    # numba's version from its dist-info folder's name (importlib.metadata is slower)
+    spec = importlib.util.find_spec("numba")
+    site = Path(spec.origin).parent.parent if spec and spec.origin else None
+    numba_version = sorted(p.name for p in site.glob("numba-*.dist-info")) if site else []
     python = "%d.%d" % sys.version_info[:2]
     digest = hashlib.sha256(
         f"{platform.machine()} {name} {features} {numba_version} {python}".encode()

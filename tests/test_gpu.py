@@ -4,9 +4,12 @@ TensorFlow here is tensorflow-cpu, so it never sees a GPU: the GPU a scheduler h
 job is faked by the environment variables it would set.
 """
 
+import json
 import os
 import re
 import shlex
+import shutil
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -98,3 +101,65 @@ def test_the_config_fixes_the_message_names_work_when_typed(no_gpu_given, monkey
             env={k: v for k, v in os.environ.items() if k != "CUDA_VISIBLE_DEVICES"},
         )
         assert result.returncode == 0, f"{extra}:\n{result.stderr[-3000:]}"
+
+
+# --- the GPU install ------------------------------------------------------------------
+
+
+def make_dry_run(*args):
+    """The commands `make -n venv ...` would run for a venv that is not there yet."""
+    if shutil.which("make") is None:
+        pytest.skip("make is not installed")
+    result = subprocess.run(["make", "-n", "venv", "VENV=/nonexistent/venv", *args], cwd=ROOT,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_make_venv_gpu_installs_tensorflows_cuda_build_in_place_of_the_cpu_one():
+    gpu = make_dry_run("GPU=1")
+    assert "pip uninstall --quiet --yes tensorflow-cpu" in gpu
+    assert "sed 's/^tensorflow-cpu==/tensorflow[and-cuda]==/' requirements.txt" in gpu
+    assert "-r /nonexistent/venv/requirements-gpu.txt" in gpu
+    assert "/nonexistent/venv/bin/.installed-gpu" in gpu
+    cpu = make_dry_run()
+    assert "pip uninstall --quiet --yes tensorflow\n" in cpu
+    assert "-r /nonexistent/venv/requirements-cpu.txt" in cpu and "requirements-gpu" not in cpu
+    assert "/nonexistent/venv/bin/.installed-cpu" in cpu
+
+
+def pypi_reachable():
+    try:
+        socket.create_connection(("pypi.org", 443), timeout=5).close()
+        return True
+    except OSError:
+        return False
+
+
+@pytest.mark.network
+def test_gpu_install_resolves_on_pypi(tmp_path):
+    """`make venv GPU=1`'s package list resolves as a whole (pip's resolver, metadata
+    only: nothing is downloaded beyond it, nothing installed). About a minute."""
+    if not pypi_reachable():
+        pytest.skip("pypi.org is not reachable from here")
+    lines = (ROOT / "requirements.txt").read_text().splitlines()
+    # as the Makefile: `# no-deps` lines are installed apart, without dependencies
+    gpu = [re.sub(r"^tensorflow-cpu==", "tensorflow[and-cuda]==", line)
+           for line in lines if "# no-deps" not in line]
+    requirements = tmp_path / "requirements-gpu.txt"
+    requirements.write_text("\n".join(gpu) + "\n")
+    report = tmp_path / "report.json"
+    result = subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--dry-run", "--ignore-installed", "--quiet",
+         "--report", str(report), "-r", str(requirements)],
+        cwd=tmp_path, capture_output=True, text=True, timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    resolved = {
+        item["metadata"]["name"].lower().replace("_", "-"): item["metadata"]["version"]
+        for item in json.loads(report.read_text())["install"]
+    }
+    tensorflow = next(line for line in lines if line.startswith("tensorflow-cpu=="))
+    assert resolved["tensorflow"] == tensorflow.split("==")[1]
+    assert "tensorflow-cpu" not in resolved
+    assert any(name.startswith("nvidia-cudnn") for name in resolved)

@@ -297,7 +297,9 @@ def workflow(tmp_path_factory):
     overlay = {
         "dataset": {"source": "folder", "folder": str(audio)},
         "classic": {**tiny["classic"], "models": classic},
-        "neural": {**tiny["neural"], "models": network},
+        # the cluster's GPUs are fake (/dev/null): TensorFlow sees none and a network
+        # job given one would stop (the last test checks that it does)
+        "neural": {**tiny["neural"], "models": network, "allow_cpu": True},
     }
     configfile = base / "slurm-test.yaml"
     configfile.write_text(yaml.safe_dump(overlay))
@@ -382,7 +384,7 @@ def test_dry_run_lists_the_jobs_without_submitting(cluster, workflow, tmp_path):
     before = all_job_ids(cluster)
     result = run_on_cluster(cluster, tmp_path, *workflow.args("-n"), snakefile=SNAKEFILE)
     assert job_counts(result.stdout) == {
-        "extract_features": workflow.tracks,
+        "extract_features": len(GENRES),  # one shard a genre (features.tracks_per_job)
         "merge_features": 1,
         "make_split": 1,
         "train_classic": sum(map(len, CLASSIC_MODELS.values())),
@@ -538,3 +540,20 @@ def test_killed_job_leaves_no_output_and_a_rerun_completes_it(cluster, workflow,
     ran = re.findall(r"Finished jobid: \d+ \(Rule: (\w+)\)", rerun.stdout)
     assert sorted(ran) == ["all", "report", "train_neural"]
     assert (model / "metrics.json").exists() and (model / "model.keras").exists()
+
+
+def test_network_job_given_a_gpu_tensorflow_cannot_see_stops_at_once(cluster, workflow, full_run):
+    """Without neural.allow_cpu, a job SLURM gave a GPU that TensorFlow cannot use (the
+    cluster's GPUs are fake; tensorflow-cpu) fails before training, naming the fix."""
+    model = workflow.model_dir("ann", "all_stats")
+    training_log = workflow.workdir / "results" / "logs" / "train_neural" / "ann" / "all_stats.log"
+    target = model.relative_to(workflow.workdir) / "metrics.json"
+    process, log = start_run(cluster, workflow, "--forcerun", str(target), "--retries", "0",
+                             "--config", "neural={allow_cpu: false}")
+    assert finish(process) != 0, log.read_text()[-4000:]
+    [job] = submitted_ids(log.read_text(), "rule_train_neural")
+    assert cluster.job_state(job) == "FAILED"
+    message = training_log.read_text()
+    assert "was given a GPU (CUDA_VISIBLE_DEVICES=" in message
+    assert "make venv GPU=1" in message and "neural: {install: gpu}" in message
+    assert "Epoch" not in message  # stopped before training
