@@ -1,8 +1,9 @@
-"""Peak memory of the merge for N synthetic per-track files (default 1000).
+"""Peak memory of the merge for N synthetic tracks in shard files (default 1000).
 
 Usage: python benchmarks/merge_memory.py [N_TRACKS]
 
-Runs merge_tracks in a child process for 100 and N tracks and reads the child's peak RSS.
+Writes shard files of 50 tracks (10 genres), runs merge_shards in a child process for the
+first 100 tracks and for all N, and reads the child's peak RSS.
 Goal: under 500 MiB for 1000 tracks, and not growing with N. Last line: both peaks and
 the ratio of the N-track peak to the goal.
 """
@@ -15,15 +16,15 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
-from synthetic_tracks import write_track_file  # noqa: E402
+from synthetic_tracks import write_shard_file  # noqa: E402
 
 GOAL_MIB = 500
 CHILD = """
 import resource, sys
-from genreflow.dataset import merge_tracks
+from genreflow.dataset import merge_shards
 files = sys.argv[1:-1]
 out = sys.argv[-1]
-merge_tracks(files, out + "/dataset.h5", out + "/features.csv", out + "/rejected.csv")
+merge_shards(files, out + "/dataset.h5", out + "/features.csv", out + "/rejected.csv")
 print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
 """
 
@@ -39,13 +40,14 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         files = []
-        for i in range(n):
-            genre = f"genre{i % 10}"
-            track = f"{genre}/{genre}.{i:05d}"
-            path = tmp / "tracks" / f"{track}.h5"
-            write_track_file(path, track, seed=i)
-            files.append(path)
-        small = peak_mib(files[:100], tmp)
+        for first in range(0, n, 50):  # shards of 50 tracks, 5 tracks of each genre
+            specs = []
+            for i in range(first, min(n, first + 50)):
+                genre = f"genre{i % 10}"
+                specs.append((f"{genre}/{genre}.{i:05d}", 1293, i, "ok", ""))
+            files.append(tmp / "shards" / f"{first // 50}-of-{(n + 49) // 50}.h5")
+            write_shard_file(files[-1], specs)
+        small = peak_mib(files[:2], tmp)
         large = peak_mib(files, tmp)
     print(f"merge peak RSS: 100 tracks {small:.0f} MiB, {n} tracks {large:.0f} MiB "
           f"(growth x{large / small:.2f}); {n}-track peak / goal = {large:.0f}/{GOAL_MIB} MiB = {large / GOAL_MIB:.2f}")

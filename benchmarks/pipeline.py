@@ -20,6 +20,10 @@ Where the workflow's time goes comes from its own logs: each extraction job logs
 imports, its extraction and its process time; the merge job its own benchmark file;
 Snakemake itself (start-up, DAG, scheduling, job launches) is the rest of the wall time.
 
+Wall times depend on what else runs on the machine: the load average before and after
+each workflow run is printed, and CPU-seconds (user + system of every process, Snakemake
+and its jobs included) beside them.
+
 Goals (issue 11): the workflow at least 2.5x faster than the notebook loop at 101
 tracks and 8x at ~1000. Last line: both times and the ratio at each size.
 """
@@ -27,6 +31,7 @@ tracks and 8x at ~1000. Last line: both times and the ratio at each size.
 import argparse
 import os
 import re
+import resource
 import shutil
 import subprocess
 import sys
@@ -75,14 +80,22 @@ def single_threaded_env():
     return env
 
 
+def cpu_seconds():
+    """User + system CPU time of every finished child process and their descendants."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def time_notebook(paths):
-    start = time.perf_counter()
+    """(wall, CPU) seconds of the notebook loop."""
+    cpu, start = cpu_seconds(), time.perf_counter()
     subprocess.run([sys.executable, "-c", NOTEBOOK, *map(str, paths)], check=True,
                    env=single_threaded_env(), capture_output=True)
-    return time.perf_counter() - start
+    return time.perf_counter() - start, cpu_seconds() - cpu
 
 
 def time_workflow(folder, workdir, cores):
+    """(wall, CPU) seconds of Snakemake and all its jobs."""
     overlay = workdir / "folder.yaml"
     workdir.mkdir(parents=True)
     overlay.write_text(f"dataset:\n  source: folder\n  folder: {folder}\n")
@@ -90,12 +103,12 @@ def time_workflow(folder, workdir, cores):
                "--cores", str(cores), "--snakefile", str(ROOT / "Snakefile"),
                "--directory", str(workdir),
                "--configfile", str(ROOT / "config.yaml"), str(overlay)]
-    start = time.perf_counter()
+    cpu, start = cpu_seconds(), time.perf_counter()
     result = subprocess.run(command, env=single_threaded_env(), capture_output=True, text=True)
     wall = time.perf_counter() - start
     if result.returncode != 0:
         sys.exit(f"snakemake failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
-    return wall
+    return wall, cpu_seconds() - cpu
 
 
 def breakdown(workdir, wall, cores):
@@ -112,7 +125,7 @@ def breakdown(workdir, wall, cores):
     merge = pd.read_csv(workdir / "results/benchmarks/merge_features/merge.tsv", sep="\t")["s"].iloc[0]
     return {
         "extraction jobs": jobs,
-        "job CPU-seconds: imports": imports,
+        "seconds in extraction jobs: imports": imports,
         "extracting (first track pays librosa's lazy imports)": extracting,
         "in extraction processes": process,
         "merge job": merge,
@@ -136,14 +149,18 @@ def main():
             folder = scratch / f"x{copies}" / "genres"
             paths = link_tracks(args.audio_dir, folder, copies)
             workdir = scratch / f"x{copies}" / "work"
-            workflow = time_workflow(folder, workdir, args.cores)
-            notebook = time_notebook(paths)
+            load = os.getloadavg()[0]
+            workflow, workflow_cpu = time_workflow(folder, workdir, args.cores)
+            notebook, notebook_cpu = time_notebook(paths)
             parts = breakdown(workdir, workflow, args.cores)
-            print(f"{len(paths)} tracks: notebook {notebook:.1f} s, workflow {workflow:.1f} s "
-                  f"(--cores {args.cores}), {notebook / workflow:.2f}x", flush=True)
+            print(f"{len(paths)} tracks (load average {load:.1f} -> {os.getloadavg()[0]:.1f}): "
+                  f"notebook {notebook:.1f} s wall ({notebook_cpu:.1f} CPU-s), workflow "
+                  f"{workflow:.1f} s wall ({workflow_cpu:.1f} CPU-s, --cores {args.cores}): "
+                  f"{notebook / workflow:.2f}x wall, {notebook_cpu / workflow_cpu:.2f}x CPU",
+                  flush=True)
             for name, value in parts.items():
                 print(f"    {name}: {value:.1f}" if isinstance(value, float) else f"    {name}: {value}")
-            results.append((len(paths), notebook, workflow, GOALS.get(copies)))
+            results.append((len(paths), notebook, workflow, GOALS.get(copies), notebook_cpu / workflow_cpu))
     finally:
         if args.keep:
             print(f"kept {scratch}")
@@ -151,8 +168,8 @@ def main():
             shutil.rmtree(scratch, ignore_errors=True)
     print("audio to dataset.h5 | " + " | ".join(
         f"{n} tracks: notebook {nb:.1f} s, workflow {wf:.1f} s, {nb / wf:.2f}x"
-        + (f" (goal >= {goal:g}x)" if goal else "")
-        for n, nb, wf, goal in results
+        + (f" (goal >= {goal:g}x)" if goal else "") + f" ({cpu:.2f}x in CPU-s)"
+        for n, nb, wf, goal, cpu in results
     ))
 
 
