@@ -89,7 +89,10 @@ def main():
         totals.append(total * per_30)
         inputs.append(t_in * per_30)
         nets.append(t_net * per_30)
-        print(f"{path.name}: {len(batch)} windows, {total:.3f} s (input {t_in:.3f}, network {t_net:.3f})", flush=True)
+        print(
+            f"{path.name}: {len(batch)} windows, {total:.3f} s (input {t_in:.3f}, network {t_net:.3f})",
+            flush=True,
+        )
 
     med = statistics.median(totals)
     print(

@@ -102,13 +102,18 @@ def main():
             np.savez(args.cache, **data)
 
     y = data["label"]
-    print(f"{len(y)} tracks, {len(set(y))} labels, {args.model}, 5-fold stratified CV x {args.repeats} shuffles")
+    print(
+        f"{len(y)} tracks, {len(set(y))} labels, {args.model}, 5-fold stratified CV x {args.repeats} shuffles"
+    )
     logreg = {}
     for features in ("musicnn", "musicnn_pool", "mfcc_stats"):
         for name, make_classifier in CLASSIFIERS.items():
             scores = cv_accuracy(data[features], y, make_classifier, args.repeats)
-            print(f"{features:13s} ({data[features].shape[1]:3d}) {name:6s} accuracy {scores.mean():.3f} "
-                  f"(min {scores.min():.3f}, max {scores.max():.3f})", flush=True)
+            print(
+                f"{features:13s} ({data[features].shape[1]:3d}) {name:6s} accuracy {scores.mean():.3f} "
+                f"(min {scores.min():.3f}, max {scores.max():.3f})",
+                flush=True,
+            )
             if name == "logreg":
                 logreg[features] = scores.mean()
     print(

@@ -200,9 +200,7 @@ def read_checkpoint(prefix):
     reader = tf.compat.v1.train.NewCheckpointReader(prefix)
     names = reader.get_variable_to_shape_map()
     return {
-        name: reader.get_tensor(name)
-        for name in names
-        if "Adam" not in name and not name.endswith("_power")
+        name: reader.get_tensor(name) for name in names if "Adam" not in name and not name.endswith("_power")
     }
 
 
@@ -231,15 +229,14 @@ def build_musicnn():
     scopes = {}
     signs = {}
     counters = {"conv2d": 0, "batch_normalization": 0, "dense": 0}
-
-    def scope_of(layer):
-        return next(scope for scope, value in scopes.items() if value is layer)
+    last = {}  # the latest scope of each kind
 
     def scoped(kind, layer):
         """Register ``layer`` under the next TF1 auto-name of ``kind``."""
         n = counters[kind]
         counters[kind] += 1
-        scopes[kind if n == 0 else f"{kind}_{n}"] = layer
+        last[kind] = kind if n == 0 else f"{kind}_{n}"
+        scopes[last[kind]] = layer
         return layer
 
     def batch_norm(x):
@@ -257,9 +254,9 @@ def build_musicnn():
         """
         conv = scoped("conv2d", layers.Conv2D(filters, kernel_size, padding=padding))
         sign = layers.DepthwiseConv1D(1, use_bias=False, trainable=False)
-        pooled = layers.ReLU()(sign(ops.max(conv(x), axis=2)))
-        signs[scope_of(conv)] = (sign, f"batch_normalization_{counters['batch_normalization']}")
-        return batch_norm(pooled)
+        out = batch_norm(layers.ReLU()(sign(ops.max(conv(x), axis=2))))
+        signs[last["conv2d"]] = (sign, last["batch_normalization"])
+        return out
 
     spectrogram = keras.Input((MUSICNN_N_FRAMES, MUSICNN_N_MELS), name="log_mel")
     x = batch_norm(layers.Reshape((MUSICNN_N_FRAMES, MUSICNN_N_MELS, 1))(spectrogram))
@@ -267,15 +264,16 @@ def build_musicnn():
     # front end: timbral (valid over mel, time padded by hand) and temporal blocks
     padded = layers.ZeroPadding2D(((TIMBRAL_LENGTH // 2, TIMBRAL_LENGTH // 2), (0, 0)))(x)
     front = [
-        front_block(padded, TIMBRAL_FILTERS, (TIMBRAL_LENGTH, width), "valid")
-        for width in TIMBRAL_WIDTHS
+        front_block(padded, TIMBRAL_FILTERS, (TIMBRAL_LENGTH, width), "valid") for width in TIMBRAL_WIDTHS
     ]
     front += [front_block(x, TEMPORAL_FILTERS, (length, 1), "same") for length in TEMPORAL_LENGTHS]
     front = layers.Concatenate(axis=-1)(front)  # (batch, time, 561)
 
     # mid end: the checkpoint's (7, C, 1, 64) Conv2D kernels are 1-D convolutions over time
     def mid_block(h):
-        conv = scoped("conv2d", layers.Conv1D(MIDEND_FILTERS, MIDEND_LENGTH, padding="same", activation="relu"))
+        conv = scoped(
+            "conv2d", layers.Conv1D(MIDEND_FILTERS, MIDEND_LENGTH, padding="same", activation="relu")
+        )
         return batch_norm(conv(h))
 
     mid1 = mid_block(front)
@@ -311,16 +309,16 @@ def layer_weights(layer, scope, variables):
     variables : dict of str to numpy.ndarray
         :func:`read_checkpoint`'s result.
     """
-    get = lambda name: variables[f"{scope}/{name}"]  # noqa: E731
     if "normalization" in type(layer).__name__.lower():
-        return [get("gamma"), get("beta"), get("moving_mean"), get("moving_variance")]
-    kernel = get("kernel")
+        names = ("gamma", "beta", "moving_mean", "moving_variance")
+        return [variables[f"{scope}/{name}"] for name in names]
+    kernel = variables[f"{scope}/kernel"]
     if kernel.ndim == 4 and len(layer.kernel.shape) == 3:  # (7, C, 1, 64) -> (7, C, 64)
         kernel = kernel.reshape(kernel.shape[0], kernel.shape[1], kernel.shape[3])
-    return [kernel, get("bias")]
+    return [kernel, variables[f"{scope}/bias"]]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def load_musicnn(model="MSD_musicnn"):
     """The musicnn network with a shipped checkpoint's weights, built once per process.
 
@@ -350,7 +348,9 @@ def load_musicnn(model="MSD_musicnn"):
         weights = layer_weights(layer, scope, variables)
         expected = [tuple(w.shape) for w in layer.get_weights()]
         if [w.shape for w in weights] != expected:
-            raise ValueError(f"{model}: {scope} has shapes {[w.shape for w in weights]}, the network {expected}")
+            raise ValueError(
+                f"{model}: {scope} has shapes {[w.shape for w in weights]}, the network {expected}"
+            )
         layer.set_weights(weights)
         used.update(name for name in variables if name.startswith(f"{scope}/"))
     for conv_scope, (sign, bn_scope) in signs.items():

@@ -129,6 +129,9 @@ def test_musicnn_is_installed_without_dependencies_at_one_pin(repo_root):
     assert marker == "no-deps"
     makefile = (repo_root / "Makefile").read_text()
     assert makefile.count("grep -v '# no-deps'") == 2  # the CPU and the GPU requirement lists
-    assert "pip install --quiet --no-deps $$(sed -n 's/^\\([^# ]*\\) *# no-deps.*/\\1/p' requirements.txt)" in makefile
+    assert (
+        "pip install --quiet --no-deps $$(sed -n 's/^\\([^# ]*\\) *# no-deps.*/\\1/p' requirements.txt)"
+        in makefile
+    )
     deploy = (repo_root / "envs" / "audio.post-deploy.sh").read_text()
     assert f"pip install --no-deps {pin}\n" in deploy

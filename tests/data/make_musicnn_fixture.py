@@ -46,10 +46,19 @@ OUT = Path(__file__).resolve().parent / "musicnn_reference.npz"
 
 def input_windows(path):
     """``musicnn.extractor.batch_data`` with the log taken in float32, no float16 cast."""
-    n_frames = librosa.time_to_frames(3, sr=configuration.SR, n_fft=configuration.FFT_SIZE, hop_length=configuration.FFT_HOP) + 1
+    n_frames = (
+        librosa.time_to_frames(
+            3, sr=configuration.SR, n_fft=configuration.FFT_SIZE, hop_length=configuration.FFT_HOP
+        )
+        + 1
+    )
     audio, sr = librosa.load(path, sr=configuration.SR)
     mel = librosa.feature.melspectrogram(
-        y=audio, sr=sr, hop_length=configuration.FFT_HOP, n_fft=configuration.FFT_SIZE, n_mels=configuration.N_MELS
+        y=audio,
+        sr=sr,
+        hop_length=configuration.FFT_HOP,
+        n_fft=configuration.FFT_SIZE,
+        n_mels=configuration.N_MELS,
     ).T.astype(np.float32)
     rep = np.log10(np.float32(10000) * mel + np.float32(1))
     starts = range(0, rep.shape[0] - n_frames + 1, n_frames)
@@ -91,9 +100,20 @@ def main(gtzan_mini):
     np.savez_compressed(OUT, **arrays)
     print(f"{OUT}: {OUT.stat().st_size} bytes, {len(arrays)} arrays")
     for name in names:
-        print(name, arrays[f"MSD_musicnn/{name}/penultimate"].shape, "top MSD tags:",
-              [configuration.MSD_LABELS[i] for i in np.argsort(-arrays[f"MSD_musicnn/{name}/taggram"].mean(0))[:3]])
+        print(
+            name,
+            arrays[f"MSD_musicnn/{name}/penultimate"].shape,
+            "top MSD tags:",
+            [
+                configuration.MSD_LABELS[i]
+                for i in np.argsort(-arrays[f"MSD_musicnn/{name}/taggram"].mean(0))[:3]
+            ],
+        )
 
 
 if __name__ == "__main__":
-    main(sys.argv[1] if len(sys.argv) > 1 else Path(__file__).resolve().parents[3] / "shared" / "data" / "gtzan-mini")
+    main(
+        sys.argv[1]
+        if len(sys.argv) > 1
+        else Path(__file__).resolve().parents[3] / "shared" / "data" / "gtzan-mini"
+    )
