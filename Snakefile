@@ -18,6 +18,7 @@ include: "rules/split.smk"
 include: "rules/classic.smk"
 include: "rules/neural.smk"
 include: "rules/report.smk"
+include: "rules/predict.smk"
 
 
 rule all:

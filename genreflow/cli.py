@@ -28,6 +28,7 @@ def main(argv=None):
 
 def run_predict(args):
     from genreflow import predict
+    from genreflow.sources import audio_files
     from genreflow.provenance import UntrustedModelError
 
     try:
@@ -35,7 +36,7 @@ def run_predict(args):
     except (UntrustedModelError, FileNotFoundError) as error:
         print(f"genreflow predict: {error}", file=sys.stderr)
         return 2
-    paths = predict.audio_files(args.audio)
+    paths = audio_files(args.audio)
     progress = None
     if sys.stderr.isatty() and len(paths) > 1:
         from tqdm import tqdm

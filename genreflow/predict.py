@@ -26,7 +26,7 @@ import pandas as pd
 import soundfile as sf
 
 from genreflow.audio import AudioError, load_audio
-from genreflow.constants import AUDIO_EXTENSIONS, HOP_LENGTH, N_FRAMES, SR
+from genreflow.constants import HOP_LENGTH, N_FRAMES, SR
 from genreflow.dataset import FeatureDataset, merge_shards
 from genreflow.examples import make_source
 from genreflow.features import extract_shard_file
@@ -79,17 +79,6 @@ def load_trained(folder, trust=False):
 
         models = [keras.models.load_model(folder / "model.keras")]
     return TrainedModel(folder, manifest, models)
-
-
-def audio_files(paths):
-    """Every audio file among ``paths`` (files as given; folders searched, sorted)."""
-    found = []
-    for path in map(Path, paths):
-        if path.is_dir():
-            found += sorted(p for p in path.rglob("*") if p.suffix.lstrip(".").lower() in AUDIO_EXTENSIONS)
-        else:
-            found.append(path)
-    return found
 
 
 def excerpt_spans(n_samples, min_duration=5.0, sr=SR):
@@ -206,3 +195,16 @@ def top_genres(files, classes, n=3):
     p = files[[f"p_{c}" for c in classes]].to_numpy()
     order = np.argsort(-p, axis=1)[:, :n]
     return [", ".join(f"{classes[j]} ({row[j]:.2f})" for j in idx) for row, idx in zip(p, order)]
+
+
+def predictions_table(manifest_path, paths, min_duration=5.0):
+    """Predictions of ``paths`` as one table: ``file, genre, probability, top_3,
+    p_<genre>..., error`` (``error`` names why a file was not classified).
+
+    ``manifest_path``: the model folder's ``manifest.json`` (the folder is its parent).
+    """
+    trained = load_trained(Path(manifest_path).parent)
+    files, _, errors = predict_files(trained, paths, min_duration)
+    files.insert(3, "top_3", top_genres(files, trained.classes) if len(files) else [])
+    failed = pd.DataFrame({"file": list(errors), "error": list(errors.values())})
+    return pd.concat([files.assign(error=""), failed], ignore_index=True)

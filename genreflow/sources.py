@@ -230,3 +230,22 @@ def _checked(tracks, where):
             "in two formats?); keep one file per track"
         )
     return tracks.sort_values("track").reset_index(drop=True)
+
+
+def audio_files(paths, extensions=AUDIO_EXTENSIONS):
+    """Every audio file among ``paths``, for prediction.
+
+    A folder is searched (sorted); a file with another extension than ``extensions``
+    is read as a list of paths, one a line (``#`` comments; relative to the list);
+    any other path is kept as given (a missing one is reported when it is read).
+    """
+    found = []
+    for path in map(Path, paths):
+        if path.is_dir():
+            found += sorted(p for p in path.rglob("*") if p.suffix.lstrip(".").lower() in extensions)
+        elif path.is_file() and path.suffix.lstrip(".").lower() not in extensions:
+            lines = [line.strip() for line in path.read_text().splitlines()]
+            found += [path.parent / line for line in lines if line and not line.startswith("#")]
+        else:
+            found.append(path)
+    return found

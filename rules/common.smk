@@ -3,6 +3,7 @@
 import os
 import re
 import sys
+from pathlib import Path
 
 import pandas as pd
 
@@ -164,7 +165,7 @@ def check_network_names():
             raise WorkflowError(
                 f"config neural.models.{model}: '{model}' is a classic model's name, and both "
                 f"would write results/models/{model}/; rename the network (in neural.models "
-                "and neural.architectures), e.g. to 'net_" + model + "'"
+                f"and neural.architectures), e.g. to 'net_{model}'"
             )
 
 
@@ -192,7 +193,51 @@ def all_targets():
         "results/splits/split.csv",
         *model_outputs("metrics.json"),
         "results/report/summary.md",
+        *([f"results/predictions/{PREDICTION}.csv"] if PREDICTION else []),
     ]
+
+
+# config `predict`: a trained model folder and the audio it classifies
+PREDICT = config.get("predict") or {}
+PREDICT_MODEL = str(PREDICT.get("model") or "").rstrip("/")
+# results/models/svm/all_stats -> svm_all_stats
+PREDICTION = "_".join(Path(PREDICT_MODEL).parts[-2:]) if PREDICT_MODEL else ""
+_PREDICT_SHARDS = {}
+
+
+def predict_shards():
+    """``{shard: [audio files]}`` of config predict.audio (a folder, a list file, or a
+    YAML list), sharded as the extraction with features.tracks_per_job."""
+    if not _PREDICT_SHARDS:
+        audio = PREDICT.get("audio") or []
+        entries = audio if isinstance(audio, list) else [audio]
+        paths = [str(p) for p in sources.audio_files(entries)]
+        if not paths:
+            raise WorkflowError(
+                f"config predict.audio = {audio!r} names no audio file; set it to a folder, "
+                "a file listing audio paths, or a list of paths"
+            )
+        table = pd.DataFrame({"track": paths, "label": "audio", "path": paths})
+        for shard, rows in sources.assign_shards(table, TRACKS_PER_JOB).groupby(
+            "shard"
+        ):
+            _PREDICT_SHARDS[shard] = rows["path"].tolist()
+    return _PREDICT_SHARDS
+
+
+def predict_shard_files(wildcards):
+    return predict_shards()[wildcards.shard]
+
+
+def predict_inputs(wildcards):
+    """A predict shard's inputs: the model folder's manifest and model file, its audio."""
+    model = Path(PREDICT_MODEL).parts[-2]
+    family_file = "model.joblib" if model in CLASSIC_MODEL_NAMES else "model.keras"
+    return {
+        "manifest": f"{PREDICT_MODEL}/manifest.json",
+        "model": f"{PREDICT_MODEL}/{family_file}",
+        "audio": predict_shard_files(wildcards),
+    }
 
 
 def model_data(wildcards):

@@ -32,7 +32,9 @@ rule train_neural:
         input=one_of(NEURAL_INPUTS),
     conda:
         # neural.install: gpu -> TensorFlow's CUDA build
-        "../envs/neural-gpu.yaml" if config["neural"]["install"] == "gpu" else "../envs/neural.yaml"
+        "../envs/neural-gpu.yaml"
+        if config["neural"]["install"] == "gpu"
+        else "../envs/neural.yaml"
     threads: config["neural"].get("threads", 4)
     resources:
         # every executor: SLURM turns it into --gpus=1; locally it only counts

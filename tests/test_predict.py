@@ -118,3 +118,19 @@ def test_models_record_where_they_came_from(tiny_run):
     assert manifest["analysis"]["sr"] == SR and manifest["classes"] == sorted(manifest["classes"])
     summary = (tiny_run / "results" / "report" / "summary.md").read_text()
     assert f"genreflow commit {provenance['git']['commit'][:12]}" in summary
+
+
+def test_the_predict_rule_classifies_a_folder(tiny_run, tmp_path):
+    from workflow import TINY, overlay, run_snakemake
+
+    settings = {"predict": {"model": "results/models/rf/all_stats_seg", "audio": "resources/demo/metal"}}
+    configfiles = (TINY, overlay(tmp_path, settings))
+    plan = run_snakemake(tiny_run, "-n", "--quiet=rules", configfiles=configfiles).stdout
+    assert "predict_shard" in plan and "train_classic" not in plan  # the model exists: only prediction runs
+    run_snakemake(tiny_run, "--cores", "2", "results/predictions/rf_all_stats_seg.csv", configfiles=configfiles)
+    table = pd.read_csv(tiny_run / "results/predictions/rf_all_stats_seg.csv", keep_default_na=False)
+    audio = sorted((tiny_run / "resources/demo/metal").glob("*.wav"))
+    assert sorted(table["file"]) == sorted(f"resources/demo/metal/{p.name}" for p in audio)
+    files, _, _ = predict_files(load_trained(model_dir(tiny_run, "rf/all_stats_seg")), audio)
+    assert list(table.sort_values("file")["genre"]) == list(files.sort_values("file")["genre"])
+    assert (table["error"] == "").all()
