@@ -58,31 +58,37 @@ def confusion_table(y_true, y_pred, classes):
     )
 
 
+def draw_confusion(ax, table, title="", fontsize=None):
+    """Draw a confusion table on ``ax``: colour = row-normalised rate (0..1), counts in cells.
+
+    Returns the image (for a colour bar). The one drawing of a confusion matrix: each
+    job's ``confusion.png`` and every panel of the report's grid.
+    """
+    counts = table.to_numpy()
+    totals = counts.sum(axis=1, keepdims=True)
+    rates = np.divide(counts, totals, out=np.zeros(counts.shape), where=totals > 0)
+    image = ax.imshow(rates, cmap="Blues", vmin=0.0, vmax=1.0)
+    ax.set_xticks(range(len(table.columns)), table.columns, rotation=90, fontsize=fontsize)
+    ax.set_yticks(range(len(table.index)), table.index, fontsize=fontsize)
+    ax.set_xlabel("predicted", fontsize=fontsize)
+    ax.set_ylabel("true", fontsize=fontsize)
+    ax.set_title(title, fontsize=fontsize)
+    for i, j in zip(*np.nonzero(counts)):
+        colour = "white" if rates[i, j] > 0.5 else "black"
+        ax.text(j, i, str(counts[i, j]), ha="center", va="center", fontsize=fontsize, color=colour)
+    return image
+
+
 def plot_confusion(table, path, title=""):
-    """Save a confusion matrix PNG: counts in each cell, colour by row-normalised rate."""
+    """Save one confusion matrix as a PNG (:func:`draw_confusion`)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    counts = table.to_numpy()
-    totals = counts.sum(axis=1, keepdims=True)
-    rates = np.divide(counts, totals, out=np.zeros(counts.shape), where=totals > 0)
     n = len(table)
-    fig, ax = plt.subplots(figsize=(1.0 + 0.55 * n, 0.8 + 0.5 * n))
-    image = ax.imshow(rates, cmap="Blues", vmin=0.0, vmax=1.0)
-    ax.set_xticks(range(n), table.columns, rotation=45, ha="right")
-    ax.set_yticks(range(n), table.index)
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
-    for i in range(n):
-        for j in range(n):
-            if counts[i, j]:
-                colour = "white" if rates[i, j] > 0.5 else "black"
-                ax.text(j, i, f"{counts[i, j]}", ha="center", va="center", color=colour)
-    fig.colorbar(image, ax=ax, label="share of the true genre's tracks")
-    ax.set_title(title)
-    fig.tight_layout()
+    fig, ax = plt.subplots(figsize=(1.0 + 0.55 * n, 0.8 + 0.5 * n), layout="constrained")
+    fig.colorbar(draw_confusion(ax, table, title), ax=ax, label="share of the true genre's tracks")
     fig.savefig(path, dpi=100)
     plt.close(fig)
 

@@ -21,24 +21,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from genreflow.evaluate import draw_confusion
 from genreflow.constants import GTZAN_GENRES, SEGMENT_SUFFIX
 
 #: Columns of ``summary.csv``: the metrics of each model x input, then whether it ran.
-SUMMARY_COLUMNS = [
-    "model",
-    "input",
-    "mode",
-    "accuracy",
-    "balanced_accuracy",
-    "macro_f1",
-    "best_cv_score",
-    "n_train",
-    "n_test",
-    "fit_seconds",
-    "device",
-    "status",
-    "reason",
-]
+SUMMARY_COLUMNS = ["model", "input", "mode", "accuracy", "balanced_accuracy", "macro_f1", "best_cv_score",
+                   "n_train", "n_test", "fit_seconds", "device", "status", "reason"]
 #: The per-job files the report reads.
 MODEL_FILES = ("metrics.json", "predictions.csv", "confusion.csv")
 #: Pairs the study names as most confused, in its order (same source as the figures).
@@ -184,44 +172,22 @@ def summary_table(results):
     Finished jobs come first (accuracy, then balanced accuracy, descending); missing
     ones follow with ``status == "missing"`` and the reason.
     """
-    rows = []
-    for (model, input_name), metrics in results.metrics.items():
-        rows.append(
-            {
-                "model": model,
-                "input": input_name,
-                "mode": metrics.get(
-                    "mode", "segments" if input_name.endswith(SEGMENT_SUFFIX) else "track"
-                ),
-                "accuracy": _number(metrics.get("accuracy")),
-                "balanced_accuracy": _number(metrics.get("balanced_accuracy")),
-                "macro_f1": _number(metrics.get("macro_f1")),
-                "best_cv_score": _number(metrics.get("best_cv_score")),
-                "n_train": _number(metrics.get("n_train")),
-                "n_test": _number(metrics.get("n_test")),
-                "fit_seconds": _number(metrics.get("fit_seconds")),
-                "device": metrics.get("device", ""),
-                "status": "ok",
-                "reason": "",
-            }
-        )
-    done = pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
-    done = done.sort_values(
-        ["accuracy", "balanced_accuracy", "model", "input"],
-        ascending=[False, False, True, True],
-        kind="stable",
-    )
-    missing = pd.DataFrame(
+    def mode(input_name):
+        return "segments" if input_name.endswith(SEGMENT_SUFFIX) else "track"
+
+    numbers = SUMMARY_COLUMNS[3:10]  # accuracy .. fit_seconds
+    done = pd.DataFrame(
         [
-            {
-                "model": m,
-                "input": i,
-                "mode": "segments" if i.endswith(SEGMENT_SUFFIX) else "track",
-                "status": "missing",
-                "reason": reason,
-            }
-            for (m, i), reason in sorted(results.missing.items())
+            {"model": m, "input": i, "mode": metrics.get("mode", mode(i)), "device": metrics.get("device", ""),
+             "status": "ok", "reason": "", **{c: _number(metrics.get(c)) for c in numbers}}
+            for (m, i), metrics in results.metrics.items()
         ],
+        columns=SUMMARY_COLUMNS,
+    ).sort_values(["accuracy", "balanced_accuracy", "model", "input"], ascending=[False, False, True, True],
+                  kind="stable")
+    missing = pd.DataFrame(
+        [{"model": m, "input": i, "mode": mode(i), "status": "missing", "reason": reason}
+         for (m, i), reason in sorted(results.missing.items())],
         columns=SUMMARY_COLUMNS,
     )
     parts = [frame for frame in (done, missing) if not frame.empty]
@@ -359,13 +325,6 @@ def grid_shape(n_panels, max_cols=4):
     return max(1, math.ceil(n_panels / cols)), cols
 
 
-def row_normalised(table):
-    """Each true genre's row divided by its track count (0 where a row is empty)."""
-    counts = table.to_numpy(dtype=float)
-    totals = counts.sum(axis=1, keepdims=True)
-    return np.divide(counts, totals, out=np.zeros_like(counts), where=totals > 0)
-
-
 def plot_confusion_grid(confusions, path, accuracies=None, max_cols=4):
     """One figure, a confusion-matrix panel per model x input, one shared colour scale.
 
@@ -404,21 +363,11 @@ def plot_confusion_grid(confusions, path, accuracies=None, max_cols=4):
     )
     image = None
     for ax, ((model, input_name), table) in zip(axes.ravel(), confusions.items()):
-        table = table.reindex(index=genres, columns=genres, fill_value=0)
-        rates = row_normalised(table)
-        counts = table.to_numpy()
-        image = ax.imshow(rates, cmap="Blues", vmin=0.0, vmax=1.0)
-        ax.set_xticks(range(len(genres)), genres, rotation=90, fontsize=7)
-        ax.set_yticks(range(len(genres)), genres, fontsize=7)
-        ax.set_xlabel("predicted", fontsize=8)
-        ax.set_ylabel("true", fontsize=8)
         title = f"{model} / {input_name}"
         if (model, input_name) in accuracies:
             title += f"\naccuracy {accuracies[(model, input_name)]:.1%}"
-        ax.set_title(title, fontsize=9)
-        for i, j in zip(*np.nonzero(counts)):
-            colour = "white" if rates[i, j] > 0.5 else "black"
-            ax.text(j, i, str(counts[i, j]), ha="center", va="center", fontsize=6, color=colour)
+        table = table.reindex(index=genres, columns=genres, fill_value=0)
+        image = draw_confusion(ax, table, title, fontsize=7)
     for ax in axes.ravel()[len(confusions) :]:
         ax.set_axis_off()
     if image is None:
