@@ -36,10 +36,12 @@ GTZAN_GENRES = (
 #: both families write ``results/models/<model>/<input>/``.
 CLASSIC_MODELS = ("knn", "logreg", "rf", "adaboost", "gboost", "svm", "histgb")
 
-#: Model inputs: summary-statistic tables, frame sequences, and the suffix that cuts
-#: either into windows (``<input>_seg``) voted per track.
+#: Model inputs: summary-statistic tables, frame sequences, pretrained embeddings (one
+#: vector per track or per window), and the suffix that cuts any of them into windows
+#: (``<input>_seg``) voted per track.
 TABLE_INPUTS = ("mfcc_stats", "all_stats")
 SEQUENCE_INPUTS = ("mfcc", "mel", "mfcc+mel")
+EMBEDDING_INPUTS = ("musicnn",)
 SEGMENT_SUFFIX = "_seg"
 #: Default window length and hop of segment inputs, in seconds (config ``segments``).
 SEGMENT_SECONDS = 3.0
@@ -61,3 +63,13 @@ MUSICNN_N_MELS = 96
 MUSICNN_N_FRAMES = 187
 #: The musicnn checkpoints shipped in the PyPI package ``musicnn==0.1.0``.
 MUSICNN_MODELS = ("MSD_musicnn", "MTT_musicnn")
+#: Config ``features.embedding.model`` that turns the embedding off.
+NO_EMBEDDING = "none"
+#: Where a track's musicnn arrays live: its subgroup in a shard file (one row per 3-s
+#: window), and the ``dataset.h5`` dataset of their ``penultimate`` rows.
+EMBEDDING_GROUP = "musicnn"
+#: Seconds of one musicnn window (187 frames of 256 samples at 16 kHz: 2.992 s).
+MUSICNN_WINDOW_SECONDS = MUSICNN_N_FRAMES * MUSICNN_HOP_LENGTH / MUSICNN_SR
+#: Windows per track kept in ``dataset.h5``: those of the first N_FRAMES frames (30 s),
+#: the span every other input sees (10; ``genreflow.embeddings.n_windows`` of it).
+MUSICNN_MAX_WINDOWS = (1 + -(-N_FRAMES * HOP_LENGTH * MUSICNN_SR // SR) // MUSICNN_HOP_LENGTH) // MUSICNN_N_FRAMES

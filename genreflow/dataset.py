@@ -16,17 +16,24 @@ import numpy as np
 import pandas as pd
 
 from genreflow.constants import (
+    EMBEDDING_GROUP,
     HOP_LENGTH,
+    MUSICNN_MAX_WINDOWS,
     N_CHROMA,
     N_FRAMES,
     N_MELS,
     N_MFCC,
+    NO_EMBEDDING,
     SR,
     TABLE_INPUTS,
     split_input,
 )
 
 log = logging.getLogger(__name__)
+
+#: The musicnn output ``dataset.h5`` keeps per window (``musicnn``), and its width.
+EMBEDDING_OUTPUT = "penultimate"
+EMBEDDING_WIDTH = 200
 
 SCALAR_FRAME_FEATURES = (
     "rms",
@@ -225,6 +232,7 @@ def _merge(entries, dataset_path, features_csv, rejected_csv):
             for i, group in groups:
                 attrs_of[i] = {k: _text(v) for k, v in f[group].attrs.items()}
     accepted = [i for i, attrs in enumerate(attrs_of) if attrs["status"] == "ok"]
+    embedding = _embedding_model([attrs_of[i] for i in accepted])
     rejected = [attrs_of[i] for i in range(len(entries)) if attrs_of[i]["status"] != "ok"]
     rejected_frame = pd.DataFrame(
         [(a["track"], a["source"], a["reason"]) for a in rejected],
@@ -259,6 +267,11 @@ def _merge(entries, dataset_path, features_csv, rejected_csv):
         frames_ds.attrs["columns"] = FRAME_COLUMNS
         mfcc_ds = out.create_dataset("mfcc", (n, N_FRAMES, N_MFCC), dtype="f4", chunks=(1, N_FRAMES, N_MFCC))
         mel_ds = out.create_dataset("mel", (n, N_MELS, N_FRAMES), dtype="f4", chunks=(1, N_MELS, N_FRAMES))
+        if embedding != NO_EMBEDDING:
+            shape = (MUSICNN_MAX_WINDOWS, EMBEDDING_WIDTH)
+            musicnn_ds = out.create_dataset(EMBEDDING_GROUP, (n, *shape), dtype="f4", chunks=(1, *shape))
+            musicnn_ds.attrs["model"] = embedding
+            musicnn_windows_ds = out.create_dataset("n_musicnn_windows", (n,), dtype="i4")
         done = 0
         for path, groups in by_file.items():
             with h5py.File(path, "r") as f:
@@ -266,11 +279,15 @@ def _merge(entries, dataset_path, features_csv, rejected_csv):
                     if entry not in row_of:
                         continue
                     i, attrs = row_of[entry], attrs_of[entry]
-                    features = {name: dataset[()] for name, dataset in f[group].items()}
+                    features = {name: d[()] for name, d in f[group].items() if isinstance(d, h5py.Dataset)}
                     arrays = track_arrays(features, attrs["tempo"], attrs["n_samples"])
                     row = arrays["stats"]
                     n_frames_ds[i], stats[i], frames_ds[i] = arrays["n_frames"], row, arrays["frames"]
                     mfcc_ds[i], mel_ds[i] = arrays["mfcc"], arrays["mel"]
+                    if embedding != NO_EMBEDDING:
+                        windows = f[group][EMBEDDING_GROUP][EMBEDDING_OUTPUT][:MUSICNN_MAX_WINDOWS]
+                        musicnn_ds[i] = fit_length(windows, MUSICNN_MAX_WINDOWS)
+                        musicnn_windows_ds[i] = len(windows)
                     source = Path(attrs["source"]).name
                     rows[i] = [source, *row, attrs["label"], attrs["track"]]
                     done += 1
@@ -281,6 +298,17 @@ def _merge(entries, dataset_path, features_csv, rejected_csv):
     table["length"] = table["length"].astype(int)
     _atomic_csv(table, features_csv)
     return n
+
+
+def _embedding_model(track_attrs):
+    """The one ``features.embedding.model`` the accepted tracks were extracted with."""
+    models = sorted({attrs.get("embedding", NO_EMBEDDING) for attrs in track_attrs})
+    if len(models) > 1:
+        raise ValueError(
+            f"the shard files were extracted with different features.embedding.model ({', '.join(models)}); "
+            "rerun the extraction (snakemake --forcerun extract_features)"
+        )
+    return models[0] if models else NO_EMBEDDING
 
 
 def read_table(path):

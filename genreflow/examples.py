@@ -4,7 +4,8 @@ A source turns track ids into examples (one per track, or one per window in segm
 mode, cut after the split) and reads any batch of them on demand, so only one batch of
 ``dataset.h5`` is in memory at a time. Both model families read their inputs here. Sequences come time first, ``(frames, features)``:
 ``mfcc`` (T, 20), ``mel`` (T, 128) and ``mfcc+mel`` (T, 148, the two aligned frame by
-frame), whatever layout the file stores.
+frame), whatever layout the file stores. Embeddings (``musicnn``) are vectors: the mean
+of a track's 3-s windows, or one per window (``musicnn_seg``).
 """
 
 from __future__ import annotations
@@ -13,7 +14,14 @@ import h5py
 import numpy as np
 from sklearn.preprocessing import StandardScaler
 
-from genreflow.constants import SEGMENT_SECONDS, TABLE_INPUTS, split_input
+from genreflow.constants import (
+    EMBEDDING_GROUP,
+    EMBEDDING_INPUTS,
+    MUSICNN_WINDOW_SECONDS,
+    SEGMENT_SECONDS,
+    TABLE_INPUTS,
+    split_input,
+)
 from genreflow.dataset import (
     STATS_COLUMNS,
     FeatureDataset,
@@ -234,14 +242,105 @@ class TableSource:
         pass
 
 
+class EmbeddingSource:
+    """musicnn embeddings from ``dataset.h5``, per track (mean of its windows) or per window.
+
+    The embeddings are small (tracks x 10 windows x 200 numbers), so the examples are
+    held in memory, as :class:`TableSource` does. A track with no full musicnn window
+    (shorter than about 3 s, possible when ``features.min_duration`` is lower) has no
+    example: it is left out of training and not scored, as a track with no full window
+    is in any segment input.
+
+    Parameters
+    ----------
+    dataset_path : path-like
+        The merged dataset, with its ``musicnn`` and ``n_musicnn_windows`` datasets.
+    base_input : {"musicnn"}
+    windowed : bool
+        One example per window (``musicnn_seg``) instead of one per track. The windows
+        are musicnn's own (non-overlapping, :data:`MUSICNN_WINDOW_SECONDS`), whatever
+        the ``segments`` config says.
+    """
+
+    def __init__(self, dataset_path, base_input="musicnn", windowed=False):
+        if base_input not in EMBEDDING_INPUTS:
+            raise ValueError(f"unknown embedding input '{base_input}'; use one of {EMBEDDING_INPUTS}")
+        self.data = FeatureDataset(dataset_path)
+        with h5py.File(self.data.path, "r") as f:
+            if EMBEDDING_GROUP not in f:
+                raise ValueError(
+                    f"input '{base_input}' needs musicnn embeddings, and {self.data.path} has none: "
+                    "set features.embedding.model in config.yaml (MSD_musicnn or MTT_musicnn) and rerun"
+                )
+            self.model = str(f[EMBEDDING_GROUP].attrs["model"])
+            self.width = f[EMBEDDING_GROUP].shape[2]
+            self.n_windows = f["n_musicnn_windows"][()]
+        self.segments = (
+            {"length": MUSICNN_WINDOW_SECONDS, "hop": MUSICNN_WINDOW_SECONDS} if windowed else None
+        )
+        self._x = np.zeros((0, self.width), dtype=np.float32)
+
+    @property
+    def example_shape(self):
+        """Shape of one example, ``(200,)``."""
+        return (self.width,)
+
+    def _rows(self, tracks):
+        """Examples of ``tracks`` as (x, labels, tracks, window numbers)."""
+        tracks = list(tracks)
+        rows = self.data.rows(tracks)
+        counts = self.n_windows[rows]
+        embedded = self.data.read(EMBEDDING_GROUP, rows)  # (tracks, windows, 200), zero padded
+        if self.segments:  # every real window of each track, in order
+            track_of = np.repeat(np.arange(len(rows)), counts)
+            window = np.concatenate([np.arange(n) for n in counts]).astype(int) if len(rows) else track_of
+            x = embedded[track_of, window]
+        else:  # the mean of each track's real windows
+            track_of = np.flatnonzero(counts > 0)
+            window = np.zeros(len(track_of), dtype=int)
+            x = embedded[track_of].sum(axis=1) / counts[track_of, np.newaxis]
+        if len(tracks) and not len(track_of):
+            raise ValueError(
+                f"no track is as long as one musicnn window ({MUSICNN_WINDOW_SECONDS:.2f} s); "
+                "raise features.min_duration in config.yaml or add longer tracks"
+            )
+        names = np.asarray(tracks, dtype=str)[track_of]
+        return x.astype(np.float32), self.data.labels[rows][track_of], names, window
+
+    def examples(self, tracks):
+        """Examples of ``tracks``; their rows are appended to the in-memory table."""
+        x, y, names, _ = self._rows(tracks)
+        start = len(self._x)
+        self._x = np.concatenate([self._x, x])
+        return Examples(np.arange(start, start + len(x)), y, names)
+
+    def window_starts(self, tracks):
+        """Start of each example of :meth:`examples`'s ``tracks`` in its track, in seconds."""
+        return self._rows(tracks)[3] * MUSICNN_WINDOW_SECONDS
+
+    def read(self, index):
+        """The examples at ``index`` as (n, 200) float32."""
+        return self._x[np.asarray(index, dtype=int)]
+
+    def fit_scaler(self, tracks):
+        """Per-column mean and variance of the examples of ``tracks`` (training ones only)."""
+        x = self._rows(tracks)[0]
+        scaler = StandardScaler().fit(x)
+        return scaler.mean_.astype(np.float32), scaler.var_.astype(np.float32)
+
+    def close(self):
+        pass
+
+
 def make_source(input_name, dataset_path=None, table_path=None, segments=None, max_frames=0):
     """The source of one model input and the files it reads.
 
     Parameters
     ----------
     input_name : str
-        ``mfcc_stats``, ``all_stats``, ``mfcc``, ``mel`` or ``mfcc+mel``, with ``_seg``
-        for windows of ``segments["length"]`` seconds every ``segments["hop"]``.
+        ``mfcc_stats``, ``all_stats``, ``mfcc``, ``mel``, ``mfcc+mel`` or ``musicnn``,
+        with ``_seg`` for windows of ``segments["length"]`` seconds every
+        ``segments["hop"]`` (``musicnn_seg``: musicnn's own 3-s windows).
     dataset_path, table_path : path-like, optional
         ``dataset.h5`` (sequences, windows) and ``features.csv`` (whole-track tables).
     segments : dict, optional
@@ -259,4 +358,6 @@ def make_source(input_name, dataset_path=None, table_path=None, segments=None, m
             f"input '{input_name}' needs frame-level features (results/features/dataset.h5); "
             "a feature table (dataset.source: table) has none: use mfcc_stats or all_stats"
         )
+    if base in EMBEDDING_INPUTS:
+        return EmbeddingSource(dataset_path, base, windowed)
     return SequenceSource(dataset_path, base, window, max_frames)

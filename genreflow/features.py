@@ -11,7 +11,10 @@ gives the same numbers.
 
 :func:`extract_shard_file` extracts the tracks of one shard in one process into one
 HDF5 file of ``docs/contracts.md``, written atomically; bad input is quarantined per
-track (``status='rejected'`` plus a reason).
+track (``status='rejected'`` plus a reason). With ``embedding`` set (config
+``features.embedding.model``) each accepted track also gets musicnn's per-window
+embeddings (:mod:`genreflow.embeddings`), from the same decoded waveform; TensorFlow is
+imported once per process, at the first accepted track.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ import scipy.signal
 
 from . import __version__
 from .audio import AudioError, load_audio
-from .constants import HOP_LENGTH, N_FFT, N_MELS, N_MFCC, SR
+from .constants import EMBEDDING_GROUP, HOP_LENGTH, N_FFT, N_MELS, N_MFCC, NO_EMBEDDING, SR
 from .files import atomic_path
 
 logger = logging.getLogger(__name__)
@@ -80,7 +83,7 @@ def n_frames(n_samples, hop_length=HOP_LENGTH):
 # --------------------------------------------------------------------------------------
 
 
-def extract_track(audio_path, track, label, min_duration=5.0, strict=False):
+def extract_track(audio_path, track, label, min_duration=5.0, strict=False, embedding=None, threads=None):
     """Decode one track and extract its features, quarantining bad input.
 
     Bad input is quarantined, not fatal: a file that cannot be decoded (missing,
@@ -98,6 +101,11 @@ def extract_track(audio_path, track, label, min_duration=5.0, strict=False):
         Shortest accepted track, in seconds.
     strict : bool
         Raise :class:`TrackRejected`, naming the file, instead of quarantining.
+    embedding : {"MSD_musicnn", "MTT_musicnn"}, optional
+        Also compute this musicnn model's per-window embeddings (None or ``"none"``:
+        not). A track shorter than one 3-s window gets zero rows, not a rejection.
+    threads : int, optional
+        TensorFlow's thread pools when this call starts it (the job's threads).
 
     Returns
     -------
@@ -105,7 +113,9 @@ def extract_track(audio_path, track, label, min_duration=5.0, strict=False):
         The track's attributes of ``docs/contracts.md`` (``status``, ``reason``,
         ``tempo``, ``n_samples``, ...).
     features : dict or None
-        :func:`extract_features`' arrays, or None for a rejected track.
+        :func:`extract_features`' arrays, or None for a rejected track; with
+        ``embedding``, ``features["musicnn"]`` holds
+        :func:`genreflow.embeddings.embed`'s arrays (one row per window).
     """
     started = time.perf_counter()
     attrs = {
@@ -118,12 +128,15 @@ def extract_track(audio_path, track, label, min_duration=5.0, strict=False):
         "status": "ok",
         "reason": "",
         "genreflow_version": __version__,
+        "embedding": embedding or NO_EMBEDDING,
     }
     features = None
     try:
         y, sr = load_audio(audio_path, sr=SR)
         attrs["n_samples"] = int(y.size)
         features = _checked_features(y, sr, min_duration)
+        if embedding and embedding != NO_EMBEDDING:
+            features[EMBEDDING_GROUP] = _checked_embedding(y, sr, embedding, threads)
     except (AudioError, _BadTrack) as exc:
         reason = exc.reason
         if strict:
@@ -142,25 +155,35 @@ def extract_track(audio_path, track, label, min_duration=5.0, strict=False):
             "rejected %s (%s): %s [%.0f ms]", track, attrs["source"], attrs["reason"], elapsed_ms
         )
     else:
+        musicnn = features.get(EMBEDDING_GROUP)
         logger.info(
-            "extracted %s: %.1f s, %d frames, tempo %.1f bpm [%.0f ms]",
+            "extracted %s: %.1f s, %d frames, tempo %.1f bpm%s [%.0f ms]",
             track,
             attrs["n_samples"] / SR,
             features["rms"].size,
             attrs["tempo"],
+            "" if musicnn is None else f", {len(musicnn['penultimate'])} musicnn windows",
             elapsed_ms,
         )
     return attrs, features
 
 
 def write_track(group, attrs, features):
-    """Write one track's attrs (+ feature datasets when accepted) into an HDF5 group."""
+    """Write one track's attrs (+ feature datasets when accepted) into an HDF5 group.
+
+    musicnn's arrays, when ``features`` has them, go to the subgroup
+    :data:`EMBEDDING_GROUP` (one dataset per output, one row per window).
+    """
     group.attrs.update(attrs)
     for name in FRAME_FEATURES if features is not None else ():
         group.create_dataset(name, data=np.asarray(features[name], dtype=np.float32))
+    if features is not None and EMBEDDING_GROUP in features:
+        embedded = group.create_group(EMBEDDING_GROUP)
+        for name, rows in features[EMBEDDING_GROUP].items():
+            embedded.create_dataset(name, data=np.asarray(rows, dtype=np.float32))
 
 
-def extract_track_file(audio_path, out_path, track, label, min_duration=5.0, strict=False):
+def extract_track_file(audio_path, out_path, track, label, min_duration=5.0, strict=False, embedding=None):
     """:func:`extract_track` one track into its own HDF5 file (root = the track's group).
 
     Written atomically (a temporary file in the same folder, then renamed), so a
@@ -168,13 +191,14 @@ def extract_track_file(audio_path, out_path, track, label, min_duration=5.0, str
     :class:`TrackRejected` and nothing is written. Parameters as :func:`extract_track`;
     ``out_path`` is the file to write. Returns the attributes written.
     """
-    attrs, features = extract_track(audio_path, track, label, min_duration, strict)
+    attrs, features = extract_track(audio_path, track, label, min_duration, strict, embedding)
     with atomic_path(out_path) as tmp_path, h5py.File(tmp_path, "w") as f:
         write_track(f, attrs, features)
     return attrs
 
 
-def extract_shard_file(tracks, out_path, min_duration=5.0, strict=False, progress_every=1):
+def extract_shard_file(tracks, out_path, min_duration=5.0, strict=False, progress_every=1, embedding=None,
+                       threads=None):
     """Extract the tracks of one shard, in one process, into one HDF5 file.
 
     The file (``docs/contracts.md``) holds one group per track, at its track id
@@ -200,6 +224,11 @@ def extract_shard_file(tracks, out_path, min_duration=5.0, strict=False, progres
     progress_every : int
         Log a progress line (tracks done, accepted, rejected, seconds) every this many
         tracks and after the last; each track also logs its own line.
+    embedding : {"MSD_musicnn", "MTT_musicnn"}, optional
+        Also store this musicnn model's per-window embeddings of each accepted track
+        (None or ``"none"``: not); TensorFlow starts at the first accepted track.
+    threads : int, optional
+        TensorFlow's thread pools (the job's threads).
 
     Returns
     -------
@@ -219,7 +248,7 @@ def extract_shard_file(tracks, out_path, min_duration=5.0, strict=False, progres
                 genreflow_version=__version__,
             )
             for done, (track, label, audio) in enumerate(tracks, start=1):
-                attrs, features = extract_track(audio, track, label, min_duration, strict)
+                attrs, features = extract_track(audio, track, label, min_duration, strict, embedding, threads)
                 write_track(f.create_group(track), attrs, features)
                 counts[attrs["status"] if attrs["status"] == "rejected" else "ok"] += 1
                 if done % progress_every == 0 or done == len(tracks):
@@ -248,6 +277,31 @@ class _BadTrack(Exception):
     def __init__(self, reason):
         self.reason = reason
         super().__init__(reason)
+
+
+def _checked_embedding(y, sr, model, threads=None):
+    """musicnn's per-window arrays of ``y``, or _BadTrack when any is non-finite."""
+    from . import embeddings  # TensorFlow starts in load_musicnn, once per process
+
+    if threads:
+        _limit_tensorflow_threads(threads)
+    embedded = embeddings.embed(y, sr, model)
+    for name, rows in embedded.items():
+        if not np.all(np.isfinite(rows)):
+            raise _BadTrack(f"non-finite values (NaN or inf) in the {model} embedding {name!r}")
+    return embedded
+
+
+@functools.cache
+def _limit_tensorflow_threads(threads):
+    """Bound TensorFlow's thread pools to the job's threads, if it has not started yet."""
+    import tensorflow as tf
+
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(int(threads))
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+    except RuntimeError:
+        logger.debug("TensorFlow already started; keeping its thread pools")
 
 
 def _checked_features(y, sr, min_duration):

@@ -119,6 +119,8 @@ def predict_files(trained, paths, min_duration=5.0, progress=None):
         ``{file: reason}`` for files that could not be classified.
     """
     manifest, classes = trained.manifest, trained.classes
+    # musicnn inputs: the embedding model the job's extraction used (its rule's params)
+    embedding = ((manifest.get("provenance") or {}).get("settings") or {}).get("embedding")
     errors, offsets, names = {}, {}, {}
     with tempfile.TemporaryDirectory(prefix="genreflow-predict-") as scratch:
         scratch = Path(scratch)
@@ -134,7 +136,7 @@ def predict_files(trained, paths, min_duration=5.0, progress=None):
                 continue
             names[f"f{i:06d}"] = str(path)
             shards.append(scratch / f"{i}.h5")
-            extract_shard_file(entries, shards[-1], min_duration)
+            extract_shard_file(entries, shards[-1], min_duration, embedding=embedding)
         if not shards:
             return pd.DataFrame(columns=["file", "genre", "probability"]), pd.DataFrame(), errors
         rejected = scratch / "rejected.csv"
@@ -156,7 +158,9 @@ def predict_files(trained, paths, min_duration=5.0, progress=None):
         source.close()
         length = source.segments["length"] if source.segments else None
         starts = np.zeros(len(examples))
-        if length:  # the windows' start frames, in the order both sources cut them
+        if hasattr(source, "window_starts"):  # embeddings: the model's own windows, in seconds
+            starts = source.window_starts(kept)
+        elif length:  # the windows' start frames, in the order both sources cut them
             starts = FeatureDataset(scratch / "dataset.h5").windows(kept, length, source.segments["hop"])[1]
             starts = starts * HOP_LENGTH / SR
     timeline = pd.DataFrame({

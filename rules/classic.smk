@@ -35,5 +35,7 @@ rule train_classic:
         seed=config["classic"]["seed"],
         segments=classic_segments,
         split_method=config["split"]["method"],
+        # musicnn inputs: the embedding model (predict extracts the same)
+        embedding=model_embedding,
     script:
         "../scripts/train_classic.py"

@@ -17,11 +17,19 @@ os.environ.update(
 
 from genreflow import sources
 from genreflow.constants import CLASSIC_MODELS as CLASSIC_MODEL_NAMES
-from genreflow.constants import SEQUENCE_INPUTS, TABLE_INPUTS, split_input
+from genreflow.constants import (
+    EMBEDDING_INPUTS,
+    NO_EMBEDDING,
+    SEQUENCE_INPUTS,
+    TABLE_INPUTS,
+    split_input,
+)
 from genreflow.models.architectures import network_settings
 
 SOURCE = config["dataset"]["source"]
 TRACKS_PER_JOB = config["features"]["tracks_per_job"]
+# musicnn model of the extraction (features.embedding.model), or "none"
+EMBEDDING = config["features"].get("embedding", {}).get("model", NO_EMBEDDING)
 DEMO_ROOT = "resources/demo"
 DOWNLOAD_ROOT = "resources/download/genres"
 FEATURES = "results/features"
@@ -141,19 +149,23 @@ def model_jobs(section):
 
 def needs_audio(input_name):
     base, segments = split_input(input_name)
-    return segments or base in SEQUENCE_INPUTS
+    return segments or base in SEQUENCE_INPUTS or base in EMBEDDING_INPUTS
+
+
+def skip_reason(input_name):
+    """Why the configured data cannot feed an input ("" when it can)."""
+    if SOURCE == "table" and needs_audio(input_name):
+        return "needs audio frames; dataset.source is 'table'"
+    if split_input(input_name)[0] in EMBEDDING_INPUTS and EMBEDDING == NO_EMBEDDING:
+        return "needs musicnn embeddings; features.embedding.model is 'none'"
+    return ""
 
 
 def runnable(jobs):
-    """Jobs that the source can feed: a feature table has no frames or sequences."""
-    if SOURCE != "table":
-        return jobs, {}
-    kept = [(m, i) for m, i in jobs if not needs_audio(i)]
-    skipped = {
-        (m, i): "needs audio frames; dataset.source is 'table'"
-        for m, i in jobs
-        if needs_audio(i)
-    }
+    """Jobs that the data can feed (a feature table has no frames, sequences or
+    embeddings; embeddings need features.embedding.model), and the rest with why."""
+    kept = [(m, i) for m, i in jobs if not skip_reason(i)]
+    skipped = {(m, i): skip_reason(i) for m, i in jobs if skip_reason(i)}
     return kept, skipped
 
 
@@ -250,6 +262,12 @@ def model_data(wildcards):
             "table": f"{FEATURES}/features.csv",
         }
     return {"split": "results/splits/split.csv", "dataset": f"{FEATURES}/dataset.h5"}
+
+
+def model_embedding(wildcards):
+    """The musicnn model of an embedding input's extraction (None for other inputs),
+    in the model folder's manifest: `genreflow predict` extracts with the same."""
+    return EMBEDDING if split_input(wildcards.input)[0] in EMBEDDING_INPUTS else None
 
 
 def neural_job_settings(wildcards):

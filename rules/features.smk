@@ -16,12 +16,14 @@ rule extract_features:
         "../envs/audio.yaml"
     threads: 1
     resources:
-        mem_mb=600,
-        runtime=10,
+        # musicnn (features.embedding.model) adds TensorFlow: ~1.1 GB, ~10 s start-up
+        mem_mb=600 if EMBEDDING == NO_EMBEDDING else 2000,
+        runtime=10 if EMBEDDING == NO_EMBEDDING else 20,
     params:
         tracks=shard_tracks,
         min_duration=config["features"]["min_duration"],
         strict=config["features"]["strict"],
+        embedding=EMBEDDING,
     script:
         "../scripts/extract.py"
 

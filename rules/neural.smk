@@ -47,6 +47,8 @@ rule train_neural:
         # the job's architecture and training settings: editing one model reruns only it
         settings=neural_job_settings,
         split_method=config["split"]["method"],
+        # musicnn inputs: the embedding model (predict extracts the same)
+        embedding=model_embedding,
         # genreflow.devices.training_device(allow_cpu): train on the CPU when a GPU
         # was given but TensorFlow cannot see it (`--config` passes "true")
         allow_cpu=str(config["neural"]["allow_cpu"]).lower() == "true",

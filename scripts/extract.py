@@ -21,6 +21,8 @@ counts = extract_shard_file(
     snakemake.output[0],  # noqa: F821
     min_duration=float(params.min_duration),
     strict=bool(params.strict),
+    embedding=params.embedding,
+    threads=snakemake.threads,  # noqa: F821
 )
 log.info("shard done: %d accepted, %d rejected, %.1f s extracting, %.1f s in this process",
          counts["ok"], counts["rejected"], counts["seconds"], time.perf_counter() - _started)

@@ -21,7 +21,7 @@ from genreflow.provenance import UntrustedModelError
 
 pytestmark = pytest.mark.workflow
 # classic and network, whole-track and windows (tests/config/tiny.yaml trains them)
-MODELS = ["logreg/all_stats", "rf/all_stats_seg", "lstm/mfcc", "cnn/mel_seg"]
+MODELS = ["logreg/all_stats", "rf/all_stats_seg", "lstm/mfcc", "cnn/mel_seg", "logreg/musicnn", "ann/musicnn_seg"]
 
 
 def model_dir(run, name):

@@ -10,8 +10,8 @@ import pytest
 from workflow import TINY, overlay, planned_jobs
 
 pytestmark = pytest.mark.workflow
-MODELS = [("knn", "mfcc_stats"), ("knn", "all_stats"), ("logreg", "all_stats"), ("rf", "all_stats_seg"),
-          ("ann", "all_stats"), ("cnn", "mel_seg"), ("lstm", "mfcc")]
+MODELS = [("knn", "mfcc_stats"), ("knn", "all_stats"), ("logreg", "all_stats"), ("logreg", "musicnn"),
+          ("rf", "all_stats_seg"), ("ann", "all_stats"), ("ann", "musicnn_seg"), ("cnn", "mel_seg"), ("lstm", "mfcc")]
 
 
 def test_every_configured_model_reports_held_out_accuracy(tiny_run):

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import copy
 
-from genreflow.constants import TABLE_INPUTS, split_input
+from genreflow.constants import EMBEDDING_INPUTS, TABLE_INPUTS, split_input
 
 #: Training keys: set at the top of ``neural:``, overridable per architecture and input.
 TRAINING_DEFAULTS = {
@@ -63,8 +63,9 @@ KIND_DEFAULTS = {
     },
 }
 RECURRENT_KINDS = ("simple_rnn", "lstm")
-#: Inputs each kind accepts (tables are vectors: only dense layers take them).
+#: Inputs each kind accepts (tables and embeddings are vectors: only dense layers take them).
 SEQUENCE_BASES = ("mfcc", "mel", "mfcc+mel")
+VECTOR_BASES = TABLE_INPUTS + EMBEDDING_INPUTS
 
 
 def network_settings(neural, model, input_name, segments=None):
@@ -81,8 +82,8 @@ def network_settings(neural, model, input_name, segments=None):
     model : str
         A key of ``neural.architectures`` (e.g. ``cnn``).
     input_name : str
-        ``all_stats``, ``mfcc_stats``, ``mfcc``, ``mel``, ``mfcc+mel``, optionally with
-        the ``_seg`` suffix.
+        ``all_stats``, ``mfcc_stats``, ``musicnn``, ``mfcc``, ``mel``, ``mfcc+mel``,
+        optionally with the ``_seg`` suffix.
     segments : dict, optional
         The ``segments`` config section (``length``, ``hop`` in seconds); needed for
         ``_seg`` inputs.
@@ -101,10 +102,10 @@ def network_settings(neural, model, input_name, segments=None):
             f"add one with a 'kind' ({', '.join(KIND_DEFAULTS)}) or remove '{model}' from neural.models"
         )
     base, is_segments = split_input(input_name)
-    if base not in TABLE_INPUTS + SEQUENCE_BASES:
+    if base not in VECTOR_BASES + SEQUENCE_BASES:
         raise ValueError(
             f"config neural.models.{model}: unknown input '{input_name}'; use one of "
-            f"{list(TABLE_INPUTS + SEQUENCE_BASES)}, optionally with the '_seg' suffix"
+            f"{list(VECTOR_BASES + SEQUENCE_BASES)}, optionally with the '_seg' suffix"
         )
     entry = copy.deepcopy(architectures[model])
     overrides = entry.pop("inputs", None) or {}
@@ -132,9 +133,10 @@ def network_settings(neural, model, input_name, segments=None):
                 f"{sorted(architecture)}, training keys {sorted(training)}"
             )
     _check_architecture(architecture, where)
-    if base in TABLE_INPUTS and kind != "dense":
+    if base in VECTOR_BASES and kind != "dense":
+        what = "a table of statistics" if base in TABLE_INPUTS else "an embedding (one vector per example)"
         raise ValueError(
-            f"config neural.models.{model}: '{input_name}' is a table of statistics; "
+            f"config neural.models.{model}: '{input_name}' is {what}; "
             f"only kind 'dense' takes it (this model is '{kind}')"
         )
     if is_segments:
