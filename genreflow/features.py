@@ -281,10 +281,9 @@ class _BadTrack(Exception):
 
 def _checked_embedding(y, sr, model, threads=None):
     """musicnn's per-window arrays of ``y``, or _BadTrack when any is non-finite."""
-    from . import embeddings  # TensorFlow starts in load_musicnn, once per process
+    from . import embeddings
 
-    if threads:
-        _limit_tensorflow_threads(threads)
+    _start_musicnn(model, threads)
     embedded = embeddings.embed(y, sr, model)
     for name, rows in embedded.items():
         if not np.all(np.isfinite(rows)):
@@ -293,15 +292,22 @@ def _checked_embedding(y, sr, model, threads=None):
 
 
 @functools.cache
-def _limit_tensorflow_threads(threads):
-    """Bound TensorFlow's thread pools to the job's threads, if it has not started yet."""
+def _start_musicnn(model, threads=None):
+    """Start TensorFlow (bounded to ``threads``, if it has not started yet) and load
+    ``model``, once per process; log how long it took."""
+    started = time.perf_counter()
     import tensorflow as tf
 
-    try:
-        tf.config.threading.set_intra_op_parallelism_threads(int(threads))
-        tf.config.threading.set_inter_op_parallelism_threads(1)
-    except RuntimeError:
-        logger.debug("TensorFlow already started; keeping its thread pools")
+    from . import embeddings
+
+    if threads:
+        try:
+            tf.config.threading.set_intra_op_parallelism_threads(int(threads))
+            tf.config.threading.set_inter_op_parallelism_threads(1)
+        except RuntimeError:
+            logger.debug("TensorFlow already started; keeping its thread pools")
+    embeddings.load_musicnn(model)
+    logger.info("loaded %s (TensorFlow and weights) in %.1f s", model, time.perf_counter() - started)
 
 
 def _checked_features(y, sr, min_duration):

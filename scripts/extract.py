@@ -1,8 +1,11 @@
 """Extract the tracks of one shard into its HDF5 file, in one process (rule extract_features)."""
 
+import os
 import time
 
 _started = time.perf_counter()
+# before TensorFlow starts (musicnn, features.embedding.model): keep its C++ INFO lines out
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
 
 from genreflow.logs import setup_logging  # noqa: E402
 
