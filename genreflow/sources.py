@@ -95,21 +95,21 @@ def manifest_tracks(manifest):
 
 
 def shard_count(n_tracks, tracks_per_job):
-    """Number of shards of one label: the largest power of two <= n_tracks / tracks_per_job.
+    """Number of shards: the largest power of two <= n_tracks / tracks_per_job.
 
     Parameters
     ----------
     n_tracks : int
-        Tracks with this label.
+        Tracks of the dataset.
     tracks_per_job : int
         Tracks an extraction job should carry (``features.tracks_per_job``).
 
     Returns
     -------
     int
-        At least 1. Powers of two only, so when a label grows past one the shards of
-        that label split in two (shard ``i`` of ``B`` becomes ``i`` and ``i + B`` of
-        ``2B``) and tracks never move between the other shards.
+        At least 1. Powers of two only, so when the dataset grows past one every shard
+        splits in two (shard ``i`` of ``B`` becomes ``i`` and ``i + B`` of ``2B``):
+        tracks never move between shards otherwise.
     """
     if tracks_per_job < 1:
         raise ValueError(f"tracks_per_job must be at least 1, got {tracks_per_job}")
@@ -138,12 +138,13 @@ def shard_name(index, n_shards):
 def assign_shards(tracks, tracks_per_job):
     """Add a ``shard`` column to a track list: the extraction job of each track.
 
-    A shard is one label's tracks whose id hashes to the same index
-    (:func:`shard_index`) among :func:`shard_count` shards of that label. Adding or
-    removing a track changes only its own shard, unless its label crosses a power of
-    two of ``tracks_per_job``, when that label's shards split (or join) in two.
-    Shards hold ``tracks_per_job`` to ``2 x tracks_per_job`` tracks on average (fewer
-    for a label smaller than ``tracks_per_job``).
+    A shard is the tracks whose id hashes to the same index (:func:`shard_index`)
+    among :func:`shard_count` shards of the whole track list, whatever their genre: a
+    job's Python and library start-up (~2.5 CPU-s) is paid once per shard, so a small
+    dataset is one or two jobs, not one per genre folder. Adding or removing a track
+    changes only its own shard, unless the dataset crosses a power of two of
+    ``tracks_per_job``, when every shard splits (or joins) in two. Shards hold
+    ``tracks_per_job`` to ``2 x tracks_per_job`` tracks on average.
 
     Parameters
     ----------
@@ -164,11 +165,8 @@ def assign_shards(tracks, tracks_per_job):
     ['0-of-4', '1-of-4', '2-of-4', '3-of-4']
     """
     out = tracks.copy()
-    counts = out["label"].map(out["label"].value_counts())
-    out["shard"] = [
-        shard_name(shard_index(track, n), n)
-        for track, n in zip(out["track"], (shard_count(c, tracks_per_job) for c in counts))
-    ]
+    n = shard_count(len(out), tracks_per_job)
+    out["shard"] = [shard_name(shard_index(track, n), n) for track in out["track"]]
     return out
 
 

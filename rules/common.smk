@@ -102,21 +102,21 @@ _SHARDS = {}
 
 
 def shards():
-    """``{(label, shard): (tracks, paths)}`` of the track list, built once (every
-    extraction job's input function reads it)."""
+    """``{shard: (tracks, paths)}`` of the track list, built once (every extraction
+    job's input function reads it)."""
     if not _SHARDS:
         table = sources.assign_shards(tracks_table(), TRACKS_PER_JOB)
-        for (label, shard), rows in table.groupby(["label", "shard"], sort=True):
-            _SHARDS[(label, shard)] = (rows["track"].tolist(), rows["path"].tolist())
+        for shard, rows in table.groupby("shard", sort=True):
+            _SHARDS[shard] = (rows["track"].tolist(), rows["path"].tolist())
     return _SHARDS
 
 
 def shard_of(wildcards):
-    """The (tracks, paths) of the shard ``wildcards.label``/``wildcards.shard``."""
-    key = (wildcards.label, wildcards.shard)
+    """The (tracks, paths) of the shard ``wildcards.shard``."""
+    key = wildcards.shard
     if key not in shards():
         raise WorkflowError(
-            f"unknown shard '{key[0]}/{key[1]}': not a shard of the configured dataset "
+            f"unknown shard '{key}': not a shard of the configured dataset "
             f"with features.tracks_per_job = {TRACKS_PER_JOB}"
         )
     return shards()[key]
@@ -135,7 +135,7 @@ def shard_tracks(wildcards):
 
 def shard_files(wildcards=None):
     """Every shard file: the merge's input."""
-    return [f"{FEATURES}/shards/{label}/{shard}.h5" for label, shard in shards()]
+    return [f"{FEATURES}/shards/{shard}.h5" for shard in shards()]
 
 
 def model_jobs(section):

@@ -6,11 +6,10 @@ rule extract_features:
     input:
         shard_audio,
     output:
-        f"{FEATURES}/shards/{{label}}/{{shard}}.h5",
+        f"{FEATURES}/shards/{{shard}}.h5",
     log:
-        "results/logs/extract_features/{label}/{shard}.log",
+        "results/logs/extract_features/{shard}.log",
     wildcard_constraints:
-        label=r"[^/]+",
         shard=r"\d+-of-\d+",
     conda:
         "../envs/audio.yaml"

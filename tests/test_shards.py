@@ -31,7 +31,7 @@ def track_list(counts):
 
 def members(table):
     """``{shard key: set of tracks}``."""
-    return {key: set(rows["track"]) for key, rows in table.groupby(["label", "shard"])}
+    return {key: set(rows["track"]) for key, rows in table.groupby("shard")}
 
 
 @pytest.mark.parametrize(
@@ -67,16 +67,19 @@ def test_adding_a_track_changes_only_its_own_shard():
     assert old.keys() == new.keys()
     changed = [key for key in old if old[key] != new[key]]
     shard = after.set_index("track").loc["rock/new-song", "shard"]
-    assert changed == [("rock", shard)] and new[("rock", shard)] == old[("rock", shard)] | {"rock/new-song"}
+    assert changed == [shard] and new[shard] == old[shard] | {"rock/new-song"}
 
 
-def test_a_label_crossing_a_power_of_two_splits_only_its_own_shards():
-    before = members(assign_shards(track_list({"blues": 99, "rock": 60}), 50))
-    after = members(assign_shards(track_list({"blues": 100, "rock": 60}), 50))
-    assert {k: v for k, v in after.items() if k[0] == "rock"} == {k: v for k, v in before.items() if k[0] == "rock"}
-    # blues: shard 0 of 1 becomes 0 and 1 of 2; no track joins a track it was not with
-    assert sorted(k for k in after if k[0] == "blues") == [("blues", "0-of-2"), ("blues", "1-of-2")]
-    assert after[("blues", "0-of-2")] | after[("blues", "1-of-2")] == before[("blues", "0-of-1")] | {"blues/blues.00099"}
+def test_crossing_a_power_of_two_splits_each_shard_in_two():
+    before = members(assign_shards(track_list({"blues": 59, "rock": 40}), 50))
+    after = members(assign_shards(track_list({"blues": 60, "rock": 40}), 50))
+    # shard 0 of 1 becomes 0 and 1 of 2; no track joins a track it was not with
+    assert sorted(before) == ["0-of-1"] and sorted(after) == ["0-of-2", "1-of-2"]
+    assert after["0-of-2"] | after["1-of-2"] == before["0-of-1"] | {"blues/blues.00059"}
+    bigger = members(assign_shards(track_list({"blues": 120, "rock": 80}), 50))
+    for i in (0, 1):  # 2 -> 4: shard i splits into i and i + 2
+        assert bigger[f"{i}-of-4"] | bigger[f"{i + 2}-of-4"] == members(
+            assign_shards(track_list({"blues": 120, "rock": 80}), 100))[f"{i}-of-2"]
 
 
 def test_consecutive_track_names_spread_over_the_shards():
@@ -88,13 +91,14 @@ def test_consecutive_track_names_spread_over_the_shards():
 
 
 def test_shard_sizes_for_gtzan_sized_data():
-    """1000 tracks over 10 genres: 20 jobs of 40-60 tracks (<= 25 SLURM submissions)."""
+    """1000 tracks over 10 genres: 16 jobs of 40-80 tracks (<= 25 SLURM submissions),
+    each mixing genres; a dataset smaller than tracks_per_job is one job."""
     table = assign_shards(track_list({f"genre{g}": 100 for g in range(10)}), 50)
-    sizes = table.groupby(["label", "shard"]).size()
-    assert len(sizes) == 20 and sizes.between(40, 60).all(), sizes.describe()
+    sizes = table.groupby("shard").size()
+    assert len(sizes) == 16 and sizes.between(40, 80).all(), sizes.describe()
+    assert (table.groupby("shard")["label"].nunique() == 10).all()
     assert table[["track", "label", "path"]].equals(track_list({f"genre{g}": 100 for g in range(10)}))
-    # a label smaller than tracks_per_job is one shard
-    small = assign_shards(track_list({"blues": 3, "rock": 2}), 50)
+    small = assign_shards(track_list({"blues": 30, "rock": 20}), 50)
     assert set(small["shard"]) == {"0-of-1"}
 
 
@@ -163,7 +167,7 @@ def test_temporaries_of_a_killed_attempt_are_removed(tmp_path, shard_tracks):
 
 def test_slurm_dry_run_of_1000_tracks_has_at_most_25_extraction_jobs(tmp_path):
     """The shape bounds submissions: no job grouping in the profile, and 1000 tracks of 10
-    genres are 20 extraction jobs (empty placeholder files: a dry run reads no audio)."""
+    genres are 16 extraction jobs (empty placeholder files: a dry run reads no audio)."""
     profile = yaml.safe_load((ROOT / "profiles" / "slurm" / "config.yaml").read_text())
     assert "groups" not in profile and "group-components" not in profile
     audio = tmp_path / "audio"
@@ -186,6 +190,6 @@ def test_slurm_dry_run_of_1000_tracks_has_at_most_25_extraction_jobs(tmp_path):
         parts = line.split()
         if len(parts) == 2 and parts[1].isdigit():
             counts[parts[0]] = int(parts[1])
-    assert counts["extract_features"] == 20, output[-3000:]
-    assert counts["total"] == 21  # + the merge
+    assert counts["extract_features"] == 16, output[-3000:]
+    assert counts["total"] == 17  # + the merge
     assert "group" not in output.lower()

@@ -20,7 +20,7 @@ from workflow import TINY, overlay, planned_jobs, run_snakemake, snakemake_comma
 
 pytestmark = pytest.mark.workflow
 N_TRACKS = 40  # tests/config/tiny.yaml: 10 genres x 4
-N_GENRES = 10  # ... each one shard (features.tracks_per_job 50 > 4)
+N_GENRES = 10  # ... 40 tracks: one shard (features.tracks_per_job 50)
 
 
 @pytest.mark.parametrize(
@@ -46,11 +46,11 @@ def test_missing_folder_is_named_with_its_key(tmp_path):
 
 def test_dry_run_has_one_job_per_shard_and_per_demo_genre(tmp_path):
     jobs = planned_jobs(tmp_path, "results/splits/split.csv")
-    assert jobs == {"make_demo_audio": N_GENRES, "extract_features": N_GENRES, "merge_features": 1, "make_split": 1}
-    # features.tracks_per_job 1: 4 tracks a genre -> 4 shards a genre
+    assert jobs == {"make_demo_audio": N_GENRES, "extract_features": 1, "merge_features": 1, "make_split": 1}
+    # features.tracks_per_job 1: 40 tracks -> 32 hash shards, of which the names fill 25
     small = overlay(tmp_path, {"features": {"tracks_per_job": 1}})
     jobs = planned_jobs(tmp_path, "results/splits/split.csv", configfiles=(TINY, small))
-    shards = {(g, shard_index(f"{g}/{g}.{i:05d}", 4)) for g in GTZAN_GENRES for i in range(4)}
+    shards = {shard_index(f"{g}/{g}.{i:05d}", 32) for g in GTZAN_GENRES for i in range(4)}
     assert jobs["extract_features"] == len(shards) > 2 * N_GENRES
 
 
@@ -74,8 +74,8 @@ def test_demo_data_stage_outputs(data_run):
     assert (pd.crosstab(split["label"], split["part"])["test"] == 1).all()
     # every job leaves a log; an extraction job's says how far it got, track by track
     logs = sorted((data_run / "results/logs/extract_features").rglob("*.log"))
-    assert len(logs) == N_GENRES
-    assert logs[0].relative_to(data_run / "results/logs/extract_features").as_posix() == "blues/0-of-1.log"
+    assert len(logs) == 1
+    assert logs[0].relative_to(data_run / "results/logs/extract_features").as_posix() == "0-of-1.log"
     text = logs[0].read_text()
     assert all(f"extracted blues/blues.{i:05d}" in text for i in range(4))
     assert "4/4 tracks (4 accepted, 0 rejected)" in text
@@ -129,7 +129,7 @@ def test_manifest_source_quarantines_a_bad_track(tmp_path):
     assert rejected["track"].tolist() == ["rock/broken"]
     assert len(pd.read_csv(workdir / "results/features/features.csv")) == 6
     # the broken file shared its shard with the other rock tracks: they are in dataset.h5
-    with h5py.File(workdir / "results/features/shards/rock/0-of-1.h5") as shard:
+    with h5py.File(workdir / "results/features/shards/0-of-1.h5") as shard:
         assert sorted(shard["rock"]) == ["broken", "rock.00000", "rock.00001", "rock.00002"]
     with h5py.File(workdir / "results/features/dataset.h5") as f:
         assert [t for t in f["track"].asstr()[()] if t.startswith("rock/")] == [f"rock/rock.{i:05d}" for i in range(3)]
@@ -152,7 +152,7 @@ def test_killed_extraction_redoes_only_unfinished_shards(tmp_path):
     """SIGKILL to Snakemake and its jobs (the process group) mid-extraction, rerun: the run
     completes, finished shards are kept, dataset.h5 equals an uninterrupted run's."""
     write_tracks(tmp_path / "audio", n=6)  # 2 genres x 6 tracks
-    # tracks_per_job 1: 4 hash shards a genre, of which these names fill 2 each
+    # tracks_per_job 1: 12 tracks -> 8 hash shards, all filled by these names
     settings = overlay(tmp_path, {"dataset": {"source": "folder", "folder": str(tmp_path / "audio")},
                                   "features": {"tracks_per_job": 1}})
     configs = (TINY, settings)
@@ -160,7 +160,7 @@ def test_killed_extraction_redoes_only_unfinished_shards(tmp_path):
     reference = tmp_path / "reference"
     run_snakemake(reference, "--cores", "2", target, configfiles=configs)
     n_shards = len(list((reference / "results/features/shards").rglob("*.h5")))
-    assert n_shards == 4 == len({(g, shard_index(f"{g}/{g}.{i:05d}", 4)) for g in ("blues", "rock") for i in range(6)})
+    assert n_shards == 8 == len({shard_index(f"{g}/{g}.{i:05d}", 8) for g in ("blues", "rock") for i in range(6)})
 
     work = tmp_path / "work"
     log = tmp_path / "killed.log"
