@@ -24,7 +24,7 @@ import copy
 import logging
 
 import numpy as np
-from joblib import Parallel, delayed
+from joblib import Parallel, delayed, parallel_config
 from scipy.stats import rankdata
 from sklearn.base import clone
 from sklearn.calibration import CalibratedClassifierCV
@@ -45,6 +45,8 @@ log = logging.getLogger(__name__)
 
 MODELS = CLASSIC_MODELS
 GRID_PRESETS = ("fast", "paper")
+#: Models whose fits run OpenMP threads: their CV fits go to worker processes.
+OPENMP_MODELS = ("histgb",)
 #: Name of the classifier step in every pipeline; grid keys get the ``model__`` prefix.
 STEP = "model"
 
@@ -419,9 +421,13 @@ def search_model(model, grid, X, y, groups=None, cv_folds=5, seed=0, n_jobs=1):
         search = StagedGridSearchCV(pipeline, param_grid, cv=cv, n_jobs=n_jobs)
     else:
         search = GridSearchCV(pipeline, param_grid, cv=cv, n_jobs=n_jobs, refit=False, error_score="raise")
-    # n_jobs cores in all: parallel workers get one thread each (joblib sees to that); the
-    # limit keeps OpenMP models (histgb) from oversubscribing in sequential runs and refits
-    with threadpool_limits(limits=n_jobs):
+    # n_jobs cores in all. CV fits run in threads (their tree, neighbour and solver code
+    # releases the GIL), which saves a job the start of worker processes (~5 s); OpenMP
+    # models (histgb) in processes, whose OpenMP threads joblib limits to one each
+    # (in threads they competed: 173 s against 23 s, docs/benchmarks.md). The limit keeps
+    # OpenMP from oversubscribing in sequential runs and refits.
+    backend = "loky" if model in OPENMP_MODELS else "threading"
+    with threadpool_limits(limits=n_jobs), parallel_config(backend=backend):
         search.fit(X, y, groups=groups)
         fitted = make_pipeline(model, seed, n_jobs).set_params(**search.best_params_)
         if model == "svm":
