@@ -280,3 +280,12 @@ def test_changing_the_embedding_model_reruns_every_extraction_job(tiny_run, tmp_
     mtt = overlay(tmp_path, {"features": {"embedding": {"model": "MTT_musicnn"}}}, "mtt.yaml")
     jobs = planned_jobs(tiny_run, configfiles=(TINY, mtt))
     assert jobs["extract_features"] == len(list((tiny_run / "results/features/shards").rglob("*.h5")))
+
+
+def test_the_envs_that_extract_install_the_weights_at_the_pin():
+    """Extraction (audio env) and prediction (predict env) compute embeddings: both conda
+    envs install requirements.txt's musicnn pin without dependencies after creation."""
+    (line,) = [line for line in (ROOT / "requirements.txt").read_text().splitlines() if line.startswith("musicnn==")]
+    pin = line.split("#", 1)[0].strip()
+    for env in ("audio", "predict"):
+        assert f"pip install --no-deps {pin}\n" in (ROOT / "envs" / f"{env}.post-deploy.sh").read_text()
