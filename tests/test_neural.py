@@ -376,6 +376,7 @@ def test_configured_networks_build_at_the_study_sizes():
         "mfcc+mel": (1293, 148),
         "all_stats": (70,),
         "mfcc_stats": (40,),
+        "musicnn": (200,),
     }
     configure_tensorflow(seed=0)
     for model, inputs in config["neural"]["models"].items():
