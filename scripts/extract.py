@@ -15,8 +15,8 @@ log = setup_logging(snakemake.log[0])  # noqa: F821 (snakemake is injected by Sn
 from genreflow.features import extract_shard_file  # noqa: E402
 
 params = snakemake.params  # noqa: F821
-label = snakemake.wildcards.label  # noqa: F821
-tracks = [(track, label, audio) for track, audio in zip(params.tracks, snakemake.input)]  # noqa: F821
+# track ids are <label>/<stem>
+tracks = [(track, track.split("/")[0], audio) for track, audio in zip(params.tracks, snakemake.input)]  # noqa: F821
 log.info("shard %s: %d tracks (imports took %.1f s)", snakemake.output[0], len(tracks),  # noqa: F821
          time.perf_counter() - _started)
 counts = extract_shard_file(

@@ -78,7 +78,7 @@ def test_demo_data_stage_outputs(data_run):
     assert logs[0].relative_to(data_run / "results/logs/extract_features").as_posix() == "0-of-1.log"
     text = logs[0].read_text()
     assert all(f"extracted blues/blues.{i:05d}" in text for i in range(4))
-    assert "4/4 tracks (4 accepted, 0 rejected)" in text
+    assert "40/40 tracks (40 accepted, 0 rejected)" in text
 
 
 def test_demo_tempi_follow_the_genre_styles(data_run):
