@@ -11,7 +11,8 @@ scratch folder gets that many links to every track under new names
   study's way, each call recomputing its STFT), keeping the results in memory; timed
   from process start (imports included) to its end;
 - workflow: ``snakemake --cores N results/features/dataset.h5`` with
-  ``dataset.source: folder`` on the scratch folder, in an empty work folder (the
+  ``dataset.source: folder`` and ``features.embedding.model: none`` (the notebook
+  computes no embedding) on the scratch folder, in an empty work folder (the
   repository's profiles/default applies, as for a user); timed from process start to
   its end.
 Both run with OMP/OPENBLAS threads at 1, as Snakemake gives a 1-thread job.
@@ -98,7 +99,9 @@ def time_workflow(folder, workdir, cores):
     """(wall, CPU) seconds of Snakemake and all its jobs."""
     overlay = workdir / "folder.yaml"
     workdir.mkdir(parents=True)
-    overlay.write_text(f"dataset:\n  source: folder\n  folder: {folder}\n")
+    # the study's features only, as the notebook loop computes them (musicnn embeddings
+    # add ~0.34 CPU-s a track and TensorFlow's start-up a shard: docs/benchmarks.md)
+    overlay.write_text(f"dataset:\n  source: folder\n  folder: {folder}\nfeatures:\n  embedding:\n    model: none\n")
     command = [sys.executable, "-m", "snakemake", "results/features/dataset.h5",
                "--cores", str(cores), "--snakefile", str(ROOT / "Snakefile"),
                "--directory", str(workdir),
