@@ -105,6 +105,21 @@ def _why_no_gpu():
     )
 
 
+def bound_tensorflow_threads(threads):
+    """Bound TensorFlow's thread pools to about ``threads`` cores (intra-op ``threads``,
+    inter-op 1). Pools can only be set before TensorFlow starts; when it already has (a
+    second model in one process), the current pools stay."""
+    import tensorflow as tf
+
+    if not threads:
+        return
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(int(threads))
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+    except RuntimeError:
+        log.debug("TensorFlow already started; keeping its thread pools")
+
+
 def training_device(allow_cpu=False, environ=None):
     """The device a network job trains on: a GPU's name, or ``"CPU"``.
 

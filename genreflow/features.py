@@ -296,16 +296,10 @@ def _start_musicnn(model, threads=None):
     """Start TensorFlow (bounded to ``threads``, if it has not started yet) and load
     ``model``, once per process; log how long it took."""
     started = time.perf_counter()
-    import tensorflow as tf
-
     from . import embeddings
+    from .devices import bound_tensorflow_threads
 
-    if threads:
-        try:
-            tf.config.threading.set_intra_op_parallelism_threads(int(threads))
-            tf.config.threading.set_inter_op_parallelism_threads(1)
-        except RuntimeError:
-            logger.debug("TensorFlow already started; keeping its thread pools")
+    bound_tensorflow_threads(threads)
     embeddings.load_musicnn(model)
     logger.info("loaded %s (TensorFlow and weights) in %.1f s", model, time.perf_counter() - started)
 

@@ -43,12 +43,9 @@ def configure_tensorflow(threads=None, seed=0, deterministic=True):
     """
     import tensorflow as tf
 
-    if threads:
-        try:
-            tf.config.threading.set_intra_op_parallelism_threads(int(threads))
-            tf.config.threading.set_inter_op_parallelism_threads(1)
-        except RuntimeError:
-            log.debug("TensorFlow already started; keeping its thread pools")
+    from genreflow.devices import bound_tensorflow_threads
+
+    bound_tensorflow_threads(threads)
     for gpu in tf.config.list_physical_devices("GPU"):
         try:
             # take GPU memory as needed, not all of it up front
