@@ -34,6 +34,7 @@ CONTRACT_ATTRS = {
     "status",
     "reason",
     "genreflow_version",
+    "embedding",
 }
 TRACK = "blues/blues.00042"
 
