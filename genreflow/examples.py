@@ -17,8 +17,10 @@ from sklearn.preprocessing import StandardScaler
 from genreflow.constants import (
     EMBEDDING_GROUP,
     EMBEDDING_INPUTS,
+    HOP_LENGTH,
     MUSICNN_WINDOW_SECONDS,
     SEGMENT_SECONDS,
+    SR,
     TABLE_INPUTS,
     split_input,
 )
@@ -29,6 +31,13 @@ from genreflow.dataset import (
     load_table,
     seconds_to_frames,
 )
+
+def frame_window_starts(data, tracks, segments):
+    """Start, in seconds, of every full ``segments`` window of ``tracks`` in a
+    :class:`~genreflow.dataset.FeatureDataset`, in the order the sources cut them."""
+    starts = data.windows(list(tracks), segments["length"], segments["hop"])[1]
+    return starts * HOP_LENGTH / SR
+
 
 #: dataset.h5 name and time axis (in the stored row) of each sequence part.
 SEQUENCE_PARTS = {"mfcc": ("mfcc", 0), "mel": ("mel", 1)}
@@ -116,6 +125,11 @@ class SequenceSource:
                 "lower segments.length in config.yaml"
             )
         return Examples(np.stack([win_rows, starts], axis=1), self.data.labels[win_rows], names)
+
+    def window_starts(self, tracks):
+        """Start of each window example of ``tracks`` in its track, in seconds (the
+        order :meth:`examples` cuts them)."""
+        return frame_window_starts(self.data, tracks, self.segments)
 
     def read(self, index):
         """The examples at ``index`` (rows or ``(row, start)`` pairs) as (n, frames, features) float32."""
@@ -227,6 +241,11 @@ class TableSource:
         start = len(self._x)
         self._x = x if not start else np.concatenate([self._x, x])
         return Examples(np.arange(start, start + len(x)), y, names)
+
+    def window_starts(self, tracks):
+        """Start of each window example of ``tracks`` in its track, in seconds (the
+        order :meth:`examples` cuts them)."""
+        return frame_window_starts(self.data, tracks, self.segments)
 
     def read(self, index):
         """The examples at ``index`` as (n, features) float32."""

@@ -27,7 +27,7 @@ import soundfile as sf
 
 from genreflow.audio import AudioError, load_audio
 from genreflow.constants import HOP_LENGTH, N_FRAMES, SR
-from genreflow.dataset import FeatureDataset, merge_shards
+from genreflow.dataset import merge_shards
 from genreflow.examples import make_source
 from genreflow.features import extract_shard_file
 from genreflow.jobs import classic_proba, vote_tracks
@@ -157,12 +157,7 @@ def predict_files(trained, paths, min_duration=5.0, progress=None):
         proba = trained.proba(source, examples)
         source.close()
         length = source.segments["length"] if source.segments else None
-        starts = np.zeros(len(examples))
-        if hasattr(source, "window_starts"):  # embeddings: the model's own windows, in seconds
-            starts = source.window_starts(kept)
-        elif length:  # the windows' start frames, in the order both sources cut them
-            starts = FeatureDataset(scratch / "dataset.h5").windows(kept, length, source.segments["hop"])[1]
-            starts = starts * HOP_LENGTH / SR
+        starts = source.window_starts(kept) if length else np.zeros(len(examples))
     timeline = pd.DataFrame({
         "file": [names[t.split("/")[0]] for t in examples.tracks],
         "start": [offsets[t][0] + s for t, s in zip(examples.tracks, starts)],
