@@ -1,27 +1,22 @@
 """One model job, whatever the model family: folds, windows, the vote, the outputs.
 
 A job trains one model x input over every fold of ``split.csv`` and scores each fold's
-test tracks once. Everything a user reads in ``results/models/<model>/<input>/`` is
-written here (``metrics.json``, ``predictions.csv``, ``confusion.csv/png``) or by the
-family's ``save`` (the model file). A family supplies only:
+test tracks once, writing ``metrics.json``, ``predictions.csv`` and ``confusion.csv/png``
+to ``results/models/<model>/<input>/``; the family's ``save`` writes the model file.
+A family supplies only:
 
 ``fit(source, train, valid, classes, fold) -> (model, facts)``
-    Fit on the examples of the ``train`` and ``valid`` tracks (``pandas.Series``:
-    track -> genre) (the family cuts a validation part or runs a
-    CV search as it needs). ``facts``: this fold's figures for ``metrics.json``
-    (``best_cv_score``, ``n_train``, ...), combined over folds by :func:`combine_folds`.
+    Fit on the examples of the ``train`` and ``valid`` tracks (``pandas.Series``: track ->
+    genre), cutting a validation part or running a CV search as it needs. ``facts``: this
+    fold's figures for ``metrics.json``, combined over folds by :func:`combine_folds`.
 ``predict_proba(model, source, examples, classes) -> ndarray``
     Class probabilities of ``examples``, one column per genre of ``classes``.
-``save(models, facts, outdir)``
-    The model file(s), from every fold's model and facts; ``files`` names them and
-    ``family`` names the family in ``manifest.json``
-    (:func:`genreflow.provenance.write_manifest`).
-``info``
-    A dict of job-wide facts for ``metrics.json`` (device, grid, architecture, ...).
+``save(models, facts, outdir)``, ``files``, ``family``, ``info``
+    The model file(s) from every fold's model and facts; their names and the family's
+    for ``manifest.json``; job-wide facts for ``metrics.json`` (device, grid, ...).
 
-Examples come from a source of :mod:`genreflow.examples`: one per track, or in segment
-mode (``<input>_seg``) one per window, cut after the split; a track is then scored by
-the mean probability of its windows (:func:`vote_tracks`).
+In segment mode (``<input>_seg``) the source gives one example per window, cut after the
+split, and a track is scored by the mean probability of its windows (:func:`vote_tracks`).
 """
 
 from __future__ import annotations
@@ -68,21 +63,6 @@ def vote_tracks(window_proba, window_tracks, classes):
     return means
 
 
-def check_training_labels(labels, where):
-    """Fail with a clear message when a fold's training tracks cannot train a classifier."""
-    if not len(labels):
-        raise ValueError(
-            f"{where}: no training tracks. Check results/splits/split.csv and split.* in "
-            "config.yaml (test_size, lists), and that the dataset has tracks"
-        )
-    if len(set(labels)) < 2:
-        raise ValueError(
-            f"{where}: all {len(labels)} training tracks are '{labels[0]}'; a classifier needs "
-            "at least two genres. Add tracks of other genres or use a split (split.method) that "
-            "trains on several"
-        )
-
-
 def combine_folds(facts):
     """One ``metrics.json`` entry per fact: the fold's value, or over several folds the
     mean of numbers (rounded for counts; ``fit_seconds`` summed) and the list of others,
@@ -108,9 +88,9 @@ def run_model_job(family, source, split_csv, outdir, extra=None, provenance=None
 
     Parameters
     ----------
-    family : object
-        ``fit``, ``predict_proba``, ``save``, ``summary`` (see the module docstring).
-    source : genreflow.examples.TableSource or SequenceSource
+    family : ClassicFamily or NeuralFamily
+        See the module docstring.
+    source : genreflow.examples source
         The job's input; ``source.segments`` set means segment mode.
     split_csv : path-like
         ``results/splits/split.csv``: each fold's train, valid and test tracks.
@@ -140,8 +120,18 @@ def run_model_job(family, source, split_csv, outdir, extra=None, provenance=None
         if not len(test_ids):
             raise ValueError(f"{split_csv}: fold {fold} has no test tracks; check split.* in config.yaml")
         train, valid = label_of[list(train_ids)], label_of[list(valid_ids)]
-        where = f"{extra.get('model')} on '{extra.get('input')}' (fold {fold})"
-        check_training_labels([*train, *valid], where)
+        labels, where = [*train, *valid], f"{extra.get('model')} on '{extra.get('input')}' (fold {fold})"
+        if not labels:
+            raise ValueError(
+                f"{where}: no training tracks. Check results/splits/split.csv and split.* in "
+                "config.yaml (test_size, lists), and that the dataset has tracks"
+            )
+        if len(set(labels)) < 2:
+            raise ValueError(
+                f"{where}: all {len(labels)} training tracks are '{labels[0]}'; a classifier needs "
+                "at least two genres. Add tracks of other genres or use a split (split.method) that "
+                "trains on several"
+            )
         start = time.perf_counter()
         model, fold_facts = family.fit(source, train, valid, classes, fold)
         fold_facts["fit_seconds"] = time.perf_counter() - start
@@ -153,11 +143,13 @@ def run_model_job(family, source, split_csv, outdir, extra=None, provenance=None
             window_hits += (int(hits.sum()), len(hits))
         unscored = sorted(set(test_ids) - set(tracks.index))
         if unscored:
-            log.warning("fold %d: %d test track(s) have no full window, not scored: %s", fold, len(unscored), unscored[:5])
+            log.warning("fold %d: %d test track(s) have no full window, not scored: %s",
+                        fold, len(unscored), unscored[:5])
         tracks.insert(0, "true", [label_of[t] for t in tracks.index])
         tracks.insert(0, "fold", fold)
         predictions.append(tracks.rename_axis("track").reset_index())
-        log.info("fold %d: test accuracy %.3f on %d tracks", fold, np.mean(tracks["true"] == tracks["predicted"]), len(tracks))
+        log.info("fold %d: test accuracy %.3f on %d tracks",
+                 fold, np.mean(tracks["true"] == tracks["predicted"]), len(tracks))
         models.append(model)
         facts.append(fold_facts)
 
@@ -202,7 +194,6 @@ class ClassicFamily:
     def fit(self, source, train, valid, classes, fold):
         train_ids = [*train.index, *valid.index]
         train = source.examples(train_ids)
-        groups = train.tracks if source.segments else None
         n_tracks = len(set(train.tracks))
         if n_tracks < self.cv_folds:
             raise ValueError(
@@ -210,10 +201,12 @@ class ClassicFamily:
                 f"window cannot fill classic.cv_folds = {self.cv_folds} CV folds; lower "
                 "classic.cv_folds in config.yaml or add tracks"
             )
+        groups = train.tracks if source.segments else None
         fitted, search = classic.search_model(self.model, self.grid, source.read(train.index), train.labels,
                                               groups, self.cv_folds, self.seed, self.threads)
         n_fits = getattr(search, "n_fits_", len(search.cv_results_["params"]) * self.cv_folds)
-        best = classic.plain_params(search.best_params_)
+        best = {key.removeprefix(f"{classic.STEP}__"): v.item() if isinstance(v, np.generic) else v
+                for key, v in search.best_params_.items()}  # JSON-friendly, no pipeline prefix
         log.info("fold %d: best %s, CV accuracy %.3f, %d fits", fold, best, search.best_score_, n_fits)
         facts = {"best_params": best, "best_cv_score": float(search.best_score_), "n_fits": int(n_fits),
                  "n_train": len(train_ids), "n_train_windows": len(train)}
@@ -251,26 +244,26 @@ class NeuralFamily:
         from genreflow.models import architectures, neural  # Keras only for network jobs
 
         self.neural, self.settings, self.histories = neural, settings, []
-        train = settings["training"]
+        self.training = train = settings["training"]
         neural.configure_tensorflow(threads, train["seed"], train["deterministic"])
-        architecture = {**settings["architecture"], "summary": architectures.describe(settings["architecture"])}
-        self.info = {"device": training_device(allow_cpu), "best_params": architecture, "training": dict(train)}
-        log.info("%s on %s: %s, device %s", settings["model"], settings["input"], architecture["summary"],
+        arch = {**settings["architecture"], "summary": architectures.describe(settings["architecture"])}
+        self.info = {"device": training_device(allow_cpu), "best_params": arch, "training": dict(train)}
+        log.info("%s on %s: %s, device %s", settings["model"], settings["input"], arch["summary"],
                  self.info["device"])
 
     def fit(self, source, train, valid, classes, fold):
-        settings = self.settings["training"]
         fit_ids, valid_ids = list(train.index), list(valid.index)
         if not valid_ids:
             fit_ids, valid_ids = self.neural.carve_validation(
-                fit_ids, train.to_numpy(), settings["valid_size"], settings["seed"] + fold
+                fit_ids, train.to_numpy(), self.training["valid_size"], self.training["seed"] + fold
             )
-        model, history, facts = self.neural.train_fold(self.settings, source, classes, fit_ids, valid_ids, fold)
+        model, history, facts = self.neural.train_fold(self.settings, source, classes, fit_ids, valid_ids,
+                                                       fold)
         self.histories.append(history)
         return model, facts
 
     def predict_proba(self, model, source, examples, classes):
-        return self.neural.predict_proba(model, source, examples, classes, int(self.settings["training"]["batch_size"]))
+        return self.neural.predict_proba(model, source, examples, classes, int(self.training["batch_size"]))
 
     def save(self, models, facts, outdir):
         # model.keras is the last fold's network (metrics.json: saved_model_fold)

@@ -3,19 +3,15 @@
 Every model is a :class:`~sklearn.pipeline.Pipeline` (``StandardScaler`` then the
 classifier, so CV folds never see test data) tuned by an exhaustive grid search with
 stratified CV on the training tracks only (grouped by track in segment mode) and
-refitted on all of them (:func:`search_model`). ``genreflow.jobs.ClassicFamily`` hands
-that to the one job runner, which scores the held-out tracks.
+refitted on all of them (:func:`search_model`). Grids come from two presets
+(:data:`PAPER_GRIDS`, the study's as published, and :data:`FAST_GRIDS`, small) or the
+config (:func:`resolve_grid`).
 
-Grids come in two presets (:data:`PAPER_GRIDS`, the study's grids as published, and
-:data:`FAST_GRIDS`, small) or from the config (:func:`resolve_grid`).
-
-The study's ensemble grids mostly vary the number of trees or boosting stages, and an
-ensemble with ``n`` stages is exactly the first ``n`` stages of one with more (same seed
-sequence). :class:`StagedGridSearchCV` therefore fits each setting of the *other*
-parameters once, with the largest ``n``, and scores every ``n`` through public API
-(``staged_predict``, the first ``n`` of ``estimators_``): the same candidates, CV scores
-and choice as ``GridSearchCV`` (``tests/test_classic.py``) with up to 26x fewer fits.
-Every other fit is scikit-learn's own, in parallel over the job's threads.
+An ensemble with ``n`` trees or boosting stages is exactly the first ``n`` stages of one
+with more (same seed sequence), so :class:`StagedGridSearchCV` fits each setting of the
+*other* parameters once, with the largest ``n``, and scores every ``n`` through public API:
+the same candidates, CV scores and choice as ``GridSearchCV`` (``tests/test_classic.py``)
+with up to 26x fewer fits.
 """
 
 from __future__ import annotations
@@ -44,7 +40,6 @@ from genreflow.constants import CLASSIC_MODELS
 log = logging.getLogger(__name__)
 
 MODELS = CLASSIC_MODELS
-GRID_PRESETS = ("fast", "paper")
 #: Models whose fits run OpenMP threads: their CV fits go to worker processes.
 OPENMP_MODELS = ("histgb",)
 #: Name of the classifier step in every pipeline; grid keys get the ``model__`` prefix.
@@ -91,9 +86,7 @@ FAST_GRIDS = {
 PRESET_GRIDS = {"fast": FAST_GRIDS, "paper": PAPER_GRIDS}
 
 
-# --------------------------------------------------------------------------------------
-# Models and grids
-# --------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------- models and grids
 
 
 def make_estimator(model, seed=0, n_jobs=1):
@@ -164,16 +157,17 @@ def resolve_grid(model, preset="fast", override=None):
         where = f"classic.grids.{model}"
     else:
         if preset not in PRESET_GRIDS:
-            raise ValueError(f"classic.grid is '{preset}'; use one of {', '.join(GRID_PRESETS)}")
+            raise ValueError(f"classic.grid is '{preset}'; use one of {', '.join(PRESET_GRIDS)}")
         grid = {key: list(v) for key, v in PRESET_GRIDS[preset][model].items()}
         where = f"the '{preset}' grid of {model}"
-    known = make_estimator(model).get_params(deep=True)
+    estimator = make_estimator(model)
+    known = estimator.get_params(deep=True)
     for key, values in grid.items():
         if key not in known:
             valid = ", ".join(sorted(k for k in known if "__" not in k))
             nested = " (and estimator__<random forest parameter>)" if model == "adaboost" else ""
             raise ValueError(
-                f"{where}: '{key}' is not a parameter of {type(make_estimator(model)).__name__}; "
+                f"{where}: '{key}' is not a parameter of {type(estimator).__name__}; "
                 f"valid ones: {valid}{nested}"
             )
         if not values:
@@ -183,14 +177,11 @@ def resolve_grid(model, preset="fast", override=None):
 
 def make_cv(n_splits, seed, grouped=False):
     """Stratified, shuffled, seeded CV; grouped by track (segment mode) when ``grouped``."""
-    if grouped:
-        return StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
-    return StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=seed)
+    kind = StratifiedGroupKFold if grouped else StratifiedKFold
+    return kind(n_splits=n_splits, shuffle=True, random_state=seed)
 
 
-# --------------------------------------------------------------------------------------
-# Staged grid search
-# --------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------- staged grid search
 
 #: The parameter that counts an ensemble's stages (trees / boosting iterations).
 STAGED_PARAMS = {
@@ -199,6 +190,12 @@ STAGED_PARAMS = {
     GradientBoostingClassifier: "n_estimators",
     HistGradientBoostingClassifier: "max_iter",
 }
+
+
+def _final_step(estimator):
+    if isinstance(estimator, Pipeline):
+        return estimator.steps[-1][1], f"{estimator.steps[-1][0]}__"
+    return estimator, ""
 
 
 def staged_param(estimator):
@@ -212,10 +209,10 @@ def staged_predictions(fitted, X, stages):
     """Predictions of a fitted ensemble cut to each stage count in ``stages``.
 
     A forest cut to its first ``n`` trees, or a boosting model read after ``n`` stages,
-    predicts exactly what the same model fitted with ``n`` stages predicts (stages
-    draw their seeds in sequence; later stages never change earlier ones). A boosting
-    model that stopped early (AdaBoost after a perfect stage) predicts its last stage
-    for every larger count, as a fit with that count would.
+    predicts exactly what the same model fitted with ``n`` stages predicts (stages draw
+    their seeds in sequence; later stages never change earlier ones). A boosting model
+    that stopped early (AdaBoost after a perfect stage) predicts its last stage for every
+    larger count, as a fit with that count would.
 
     Parameters
     ----------
@@ -238,21 +235,15 @@ def staged_predictions(fitted, X, stages):
     if isinstance(final, RandomForestClassifier):
         for n in wanted:
             part = copy.copy(final)  # shallow: shares the fitted trees
-            part.estimators_ = final.estimators_[:n]
-            part.n_estimators = n
+            part.estimators_, part.n_estimators = final.estimators_[:n], n
             out[n] = part.predict(X)
         return out
-    last = None
     for count, prediction in enumerate(final.staged_predict(X), start=1):
-        last = prediction
         if count in wanted:
             out[count] = prediction
         if count >= wanted[-1]:
             break
-    for n in wanted:
-        if n not in out:
-            out[n] = last
-    return out
+    return {n: out.get(n, prediction) for n in wanted}
 
 
 class StagedGridSearchCV:
@@ -294,12 +285,11 @@ class StagedGridSearchCV:
         self.n_jobs = n_jobs
 
     def fit(self, X, y, groups=None):
-        X = np.asarray(X)
-        y = np.asarray(y)
+        X, y = np.asarray(X), np.asarray(y)
+        final, prefix = _final_step(self.estimator)
         staged = staged_param(self.estimator)
         if staged is None:
-            raise ValueError(f"{type(_final_step(self.estimator)[0]).__name__} has no stage-count parameter")
-        final, prefix = _final_step(self.estimator)
+            raise ValueError(f"{type(final).__name__} has no stage-count parameter")
         shared = prefix + "learning_rate" if isinstance(final, AdaBoostClassifier) else None
         candidates = list(ParameterGrid(self.param_grid))
         splits = list(self.cv.split(X, y, groups))
@@ -325,14 +315,7 @@ class StagedGridSearchCV:
         self.best_index_ = int(results["rank_test_score"].argmin())
         self.best_params_ = candidates[self.best_index_]
         self.best_score_ = float(means[self.best_index_])
-        self.n_splits_ = len(splits)
         return self
-
-
-def _final_step(estimator):
-    if isinstance(estimator, Pipeline):
-        return estimator.steps[-1][1], f"{estimator.steps[-1][0]}__"
-    return estimator, ""
 
 
 def _fit_plans(candidates, staged, shared):
@@ -340,8 +323,7 @@ def _fit_plans(candidates, staged, shared):
     plans = {}
     for index, params in enumerate(candidates):
         base = {k: v for k, v in params.items() if k not in (staged, shared)}
-        key = repr(sorted(base.items()))
-        _, by_shared = plans.setdefault(key, (base, {}))
+        _, by_shared = plans.setdefault(repr(sorted(base.items())), (base, {}))
         shared_value = params.get(shared) if shared else None
         by_shared.setdefault(repr(shared_value), (shared_value, []))[1].append((params.get(staged), index))
     return [(base, list(by_shared.values())) for base, by_shared in plans.values()]
@@ -365,23 +347,17 @@ def _score_plan(estimator, X, y, train, test, base, plan, staged, shared):
             predictions = staged_predictions(fitted, X[test], stages) if stages else {}
             if len(stages) < len(members):  # a candidate without a stage count: plain predict
                 predictions[None] = fitted.predict(X[test])
-            if shared is not None and _stopped_at_perfect_first_stage(fitted):
-                reusable = fitted.predict(X[test])  # a one-stage model: any stage count
+            # AdaBoost stops after a stage with no training error; that stage gets weight 1
+            # and was fitted before the learning rate is used, so every rate gives this model
+            final, _ = _final_step(fitted)
+            if shared is not None and len(final.estimators_) == 1 and final.estimator_errors_[0] == 0.0:
+                reusable = fitted.predict(X[test])
         for n, index in members:
             scores[index] = accuracy_score(y[test], predictions[n])
     return scores, fits
 
 
-def _stopped_at_perfect_first_stage(fitted):
-    # AdaBoost stops when a stage makes no training error; that stage gets weight 1 and
-    # was fitted before the learning rate is ever used, so every rate gives this model
-    final, _ = _final_step(fitted)
-    return len(final.estimators_) == 1 and final.estimator_errors_[0] == 0.0
-
-
-# --------------------------------------------------------------------------------------
-# One model: search, refit
-# --------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------- one model: search, refit
 
 
 def search_model(model, grid, X, y, groups=None, cv_folds=5, seed=0, n_jobs=1):
@@ -412,12 +388,11 @@ def search_model(model, grid, X, y, groups=None, cv_folds=5, seed=0, n_jobs=1):
         The search (``best_params_``, ``best_score_``, ``cv_results_``).
     """
     cv = make_cv(cv_folds, seed, grouped=groups is not None)
-    grid = _feasible_grid(model, grid, _smallest_cv_train(cv, X, y, groups))
-    # parallel over fits, not inside them
-    pipeline = make_pipeline(model, seed, n_jobs=1)
+    if model == "knn" and "n_neighbors" in grid:
+        grid = _feasible_neighbours(grid, min(len(train) for train, _ in cv.split(X, y, groups)))
+    pipeline = make_pipeline(model, seed, n_jobs=1)  # parallel over fits, not inside them
     param_grid = {f"{STEP}__{key}": values for key, values in grid.items()}
-    staged = staged_param(pipeline)
-    if staged is not None and staged in param_grid:
+    if staged_param(pipeline) in param_grid:
         search = StagedGridSearchCV(pipeline, param_grid, cv=cv, n_jobs=n_jobs)
     else:
         search = GridSearchCV(pipeline, param_grid, cv=cv, n_jobs=n_jobs, refit=False, error_score="raise")
@@ -434,19 +409,14 @@ def search_model(model, grid, X, y, groups=None, cv_folds=5, seed=0, n_jobs=1):
             # the search scores SVC's own predictions (its decision function), so it needs no
             # probabilities; the final model gets them, calibrated on folds that keep tracks whole
             folds = list(cv.split(X, y, groups))
-            fitted.steps[-1] = (STEP, CalibratedClassifierCV(fitted[-1], method="sigmoid", cv=folds, ensemble=False))
+            calibrated = CalibratedClassifierCV(fitted[-1], method="sigmoid", cv=folds, ensemble=False)
+            fitted.steps[-1] = (STEP, calibrated)
         fitted.fit(X, y)
     return fitted, search
 
 
-def _smallest_cv_train(cv, X, y, groups):
-    return min(len(train) for train, _ in cv.split(X, y, groups))
-
-
-def _feasible_grid(model, grid, n_train):
+def _feasible_neighbours(grid, n_train):
     """Drop k-NN sizes larger than a CV training part (they cannot be evaluated)."""
-    if model != "knn" or "n_neighbors" not in grid:
-        return grid
     kept = [k for k in grid["n_neighbors"] if k <= n_train]
     if not kept:
         raise ValueError(
@@ -459,13 +429,3 @@ def _feasible_grid(model, grid, n_train):
             sorted(set(grid["n_neighbors"]) - set(kept)), n_train, kept,
         )
     return {**grid, "n_neighbors": kept}
-
-
-def plain_params(params):
-    """Grid-search parameters without the pipeline prefix, JSON-friendly."""
-    out = {}
-    for key, value in params.items():
-        if isinstance(value, np.generic):
-            value = value.item()
-        out[key.removeprefix(f"{STEP}__")] = value
-    return out
