@@ -2,10 +2,11 @@
 
 A source turns track ids into examples (one per track, or one per window in segment
 mode, cut after the split) and reads any batch of them on demand, so only one batch of
-``dataset.h5`` is in memory at a time. Both model families read their inputs here. Sequences come time first, ``(frames, features)``:
-``mfcc`` (T, 20), ``mel`` (T, 128) and ``mfcc+mel`` (T, 148, the two aligned frame by
-frame), whatever layout the file stores. Embeddings (``musicnn``) are vectors: the mean
-of a track's 3-s windows, or one per window (``musicnn_seg``).
+``dataset.h5`` is in memory at a time. Both model families read their inputs here.
+Sequences come time first, ``(frames, features)``: ``mfcc`` (T, 20), ``mel`` (T, 128)
+and ``mfcc+mel`` (T, 148, the two aligned frame by frame), whatever layout the file
+stores. Embeddings (``musicnn``) are vectors: the mean of a track's 3-s windows, or one
+per window (``musicnn_seg``).
 """
 
 from __future__ import annotations
@@ -24,20 +25,7 @@ from genreflow.constants import (
     TABLE_INPUTS,
     split_input,
 )
-from genreflow.dataset import (
-    STATS_COLUMNS,
-    FeatureDataset,
-    input_columns,
-    load_table,
-    seconds_to_frames,
-)
-
-def frame_window_starts(data, tracks, segments):
-    """Start, in seconds, of every full ``segments`` window of ``tracks`` in a
-    :class:`~genreflow.dataset.FeatureDataset`, in the order the sources cut them."""
-    starts = data.windows(list(tracks), segments["length"], segments["hop"])[1]
-    return starts * HOP_LENGTH / SR
-
+from genreflow.dataset import FeatureDataset, load_table, seconds_to_frames
 
 #: dataset.h5 name and time axis (in the stored row) of each sequence part.
 SEQUENCE_PARTS = {"mfcc": ("mfcc", 0), "mel": ("mel", 1)}
@@ -65,7 +53,24 @@ class Examples:
         return len(self.index)
 
 
-class SequenceSource:
+def _moments(scaler):
+    return scaler.mean_.astype(np.float32), scaler.var_.astype(np.float32)
+
+
+class _Source:
+    """What every source shares: frame windows of ``self.data`` and nothing to close."""
+
+    def window_starts(self, tracks):
+        """Start of each window example of ``tracks`` in its track, in seconds (the
+        order :meth:`examples` cuts them)."""
+        starts = self.data.windows(list(tracks), self.segments["length"], self.segments["hop"])[1]
+        return starts * HOP_LENGTH / SR
+
+    def close(self):
+        pass
+
+
+class SequenceSource(_Source):
     """Whole-track or windowed sequences of ``mfcc``, ``mel`` or ``mfcc+mel`` from ``dataset.h5``.
 
     Parameters
@@ -83,15 +88,13 @@ class SequenceSource:
 
     def __init__(self, dataset_path, base_input, segments=None, max_frames=0):
         self.data = FeatureDataset(dataset_path)
-        parts = base_input.split("+")
-        unknown = [p for p in parts if p not in SEQUENCE_PARTS]
-        if unknown:
+        self.parts = base_input.split("+")
+        if any(p not in SEQUENCE_PARTS for p in self.parts):
             raise ValueError(f"unknown sequence input '{base_input}'; use mfcc, mel or mfcc+mel")
-        self.parts = parts
         self.segments = segments
         # features per part (mfcc 20, mel 128), read once: shape() opens the file
         self._features = {}
-        for part in parts:
+        for part in self.parts:
             name, time_axis = SEQUENCE_PARTS[part]
             self._features[part] = self.data.shape(name)[1:][1 - time_axis]
         self.stored_frames = stored = self.data.shape("mfcc")[1]
@@ -105,12 +108,6 @@ class SequenceSource:
     def example_shape(self):
         """Shape of one example, ``(frames, features)``."""
         return (self.width, sum(self._features.values()))
-
-    def _h5(self):
-        # opened on first use and kept: one open per process, not one per batch
-        if self._file is None:
-            self._file = h5py.File(self.data.path, "r")
-        return self._file
 
     def examples(self, tracks):
         """Examples of ``tracks``: one per track, or one per full window of each track."""
@@ -126,27 +123,21 @@ class SequenceSource:
             )
         return Examples(np.stack([win_rows, starts], axis=1), self.data.labels[win_rows], names)
 
-    def window_starts(self, tracks):
-        """Start of each window example of ``tracks`` in its track, in seconds (the
-        order :meth:`examples` cuts them)."""
-        return frame_window_starts(self.data, tracks, self.segments)
-
     def read(self, index):
         """The examples at ``index`` (rows or ``(row, start)`` pairs) as (n, frames, features) float32."""
         index = np.asarray(index)
         if self.segments:
-            rows, starts = index[:, 0], index[:, 1]
-        else:
-            rows, starts = index, np.zeros(len(index), dtype=int)
-        return self._read_spans(rows, starts, self.width)
+            return self._read_spans(index[:, 0], index[:, 1], self.width)
+        return self._read_spans(index, np.zeros(len(index), dtype=int), self.width)
 
     def _read_spans(self, rows, starts, width):
         """``width`` frames from ``start`` of each row, every part side by side (time first)."""
+        if self._file is None:  # opened on first use and kept: one open per process, not per batch
+            self._file = h5py.File(self.data.path, "r")
         blocks = []
         for part in self.parts:
             name, time_axis = SEQUENCE_PARTS[part]
-            dataset = self._h5()[name]
-            n_features = self._features[part]
+            dataset, n_features = self._file[name], self._features[part]
             stored = (width, n_features) if time_axis == 0 else (n_features, width)
             block = np.empty((len(rows), *stored), dtype=np.float32)
             for i, (row, start) in enumerate(zip(rows, starts)):
@@ -175,7 +166,7 @@ class SequenceSource:
             x = self._read_spans(block, np.zeros(len(block), dtype=int), width)
             real = [matrix[: min(int(n), width)] for matrix, n in zip(x, self.data.n_frames[block])]
             scaler.partial_fit(np.concatenate(real))
-        return scaler.mean_.astype(np.float32), scaler.var_.astype(np.float32)
+        return _moments(scaler)
 
     def close(self):
         if self._file is not None:
@@ -183,10 +174,35 @@ class SequenceSource:
             self._file = None
 
 
-class TableSource:
-    """Statistics per track (``features.csv``) or per window (from ``dataset.h5``), in memory.
+class _InMemorySource(_Source):
+    """A source small enough to hold in memory (tracks or windows x a few hundred numbers):
+    ``_rows(tracks)`` gives ``(x, labels, tracks, ...)``; examples are appended to a table."""
 
-    A table is small (tracks or windows x ~80 numbers), so the examples are held in memory.
+    _x = np.zeros((0, 0), dtype=np.float32)
+
+    @property
+    def example_shape(self):
+        """Shape of one example, ``(features,)`` (for tables known once ``examples`` has run)."""
+        return (self._x.shape[1],)
+
+    def examples(self, tracks):
+        """Examples of ``tracks``; their rows are appended to the in-memory table."""
+        x, y, names = self._rows(tracks)[:3]
+        start = len(self._x)
+        self._x = x if not start else np.concatenate([self._x, x])
+        return Examples(np.arange(start, start + len(x)), y, names)
+
+    def read(self, index):
+        """The examples at ``index`` as (n, features) float32."""
+        return self._x[np.asarray(index, dtype=int)]
+
+    def fit_scaler(self, tracks):
+        """Per-column mean and variance of the examples of ``tracks`` (training ones only)."""
+        return _moments(StandardScaler().fit(self._rows(tracks)[0]))
+
+
+class TableSource(_InMemorySource):
+    """Statistics per track (``features.csv``) or per window (from ``dataset.h5``).
 
     Parameters
     ----------
@@ -200,75 +216,28 @@ class TableSource:
     """
 
     def __init__(self, base_input, table_path=None, dataset_path=None, segments=None):
-        self.base_input = base_input
-        self.table_path = table_path
-        self.dataset_path = dataset_path
-        self.segments = segments
-        self._x = np.zeros((0, 0), dtype=np.float32)
-        if segments:
-            if dataset_path is None:
-                raise ValueError(
-                    f"input '{base_input}_seg' needs frame-level features (results/features/dataset.h5); "
-                    "a feature table (dataset.source: table) has none: use mfcc_stats or all_stats"
-                )
-            self.data = FeatureDataset(dataset_path)
-            self.columns = input_columns(STATS_COLUMNS, base_input)
-        else:
-            if table_path is None:
-                raise ValueError(f"table input '{base_input}' needs features.csv")
-            self.data = None
-            self.columns = None
-
-    @property
-    def example_shape(self):
-        """Shape of one example, ``(features,)`` (known once ``examples`` has run)."""
-        return (self._x.shape[1],)
+        if not segments and table_path is None:
+            raise ValueError(f"table input '{base_input}' needs features.csv")
+        self.base_input, self.table_path, self.segments = base_input, table_path, segments
+        self.data = FeatureDataset(dataset_path) if segments else None
 
     def _rows(self, tracks):
         tracks = list(tracks)
         if self.segments:
-            x, y, names = self.data.segment_stats(
-                tracks, self.segments["length"], self.segments["hop"], self.base_input
-            )
+            x, y, names = self.data.segment_stats(tracks, self.segments["length"], self.segments["hop"],
+                                                  self.base_input)
         else:
-            x, y, self.columns = load_table(self.table_path, self.base_input, tracks)
+            x, y, _ = load_table(self.table_path, self.base_input, tracks)
             names = np.asarray(tracks, dtype=str)
         return x.astype(np.float32), y, names
 
-    def examples(self, tracks):
-        """Examples of ``tracks``; their rows are appended to the in-memory table."""
-        x, y, names = self._rows(tracks)
-        start = len(self._x)
-        self._x = x if not start else np.concatenate([self._x, x])
-        return Examples(np.arange(start, start + len(x)), y, names)
 
-    def window_starts(self, tracks):
-        """Start of each window example of ``tracks`` in its track, in seconds (the
-        order :meth:`examples` cuts them)."""
-        return frame_window_starts(self.data, tracks, self.segments)
-
-    def read(self, index):
-        """The examples at ``index`` as (n, features) float32."""
-        return self._x[np.asarray(index, dtype=int)]
-
-    def fit_scaler(self, tracks):
-        """Per-column mean and variance of the examples of ``tracks`` (training ones only)."""
-        x, _, _ = self._rows(tracks)
-        scaler = StandardScaler().fit(x)
-        return scaler.mean_.astype(np.float32), scaler.var_.astype(np.float32)
-
-    def close(self):
-        pass
-
-
-class EmbeddingSource:
+class EmbeddingSource(_InMemorySource):
     """musicnn embeddings from ``dataset.h5``, per track (mean of its windows) or per window.
 
-    The embeddings are small (tracks x 10 windows x 200 numbers), so the examples are
-    held in memory, as :class:`TableSource` does. A track with no full musicnn window
-    (shorter than about 3 s, possible when ``features.min_duration`` is lower) has no
-    example: it is left out of training and not scored, as a track with no full window
-    is in any segment input.
+    A track with no full musicnn window (shorter than about 3 s, possible when
+    ``features.min_duration`` is lower) has no example: it is left out of training and
+    not scored, as a track with no full window is in any segment input.
 
     Parameters
     ----------
@@ -294,15 +263,9 @@ class EmbeddingSource:
             self.model = str(f[EMBEDDING_GROUP].attrs["model"])
             self.width = f[EMBEDDING_GROUP].shape[2]
             self.n_windows = f["n_musicnn_windows"][()]
-        self.segments = (
-            {"length": MUSICNN_WINDOW_SECONDS, "hop": MUSICNN_WINDOW_SECONDS} if windowed else None
-        )
+        window = MUSICNN_WINDOW_SECONDS
+        self.segments = {"length": window, "hop": window} if windowed else None
         self._x = np.zeros((0, self.width), dtype=np.float32)
-
-    @property
-    def example_shape(self):
-        """Shape of one example, ``(200,)``."""
-        return (self.width,)
 
     def _rows(self, tracks):
         """Examples of ``tracks`` as (x, labels, tracks, window numbers)."""
@@ -326,29 +289,9 @@ class EmbeddingSource:
         names = np.asarray(tracks, dtype=str)[track_of]
         return x.astype(np.float32), self.data.labels[rows][track_of], names, window
 
-    def examples(self, tracks):
-        """Examples of ``tracks``; their rows are appended to the in-memory table."""
-        x, y, names, _ = self._rows(tracks)
-        start = len(self._x)
-        self._x = np.concatenate([self._x, x])
-        return Examples(np.arange(start, start + len(x)), y, names)
-
     def window_starts(self, tracks):
         """Start of each example of :meth:`examples`'s ``tracks`` in its track, in seconds."""
         return self._rows(tracks)[3] * MUSICNN_WINDOW_SECONDS
-
-    def read(self, index):
-        """The examples at ``index`` as (n, 200) float32."""
-        return self._x[np.asarray(index, dtype=int)]
-
-    def fit_scaler(self, tracks):
-        """Per-column mean and variance of the examples of ``tracks`` (training ones only)."""
-        x = self._rows(tracks)[0]
-        scaler = StandardScaler().fit(x)
-        return scaler.mean_.astype(np.float32), scaler.var_.astype(np.float32)
-
-    def close(self):
-        pass
 
 
 def make_source(input_name, dataset_path=None, table_path=None, segments=None, max_frames=0):
@@ -368,15 +311,15 @@ def make_source(input_name, dataset_path=None, table_path=None, segments=None, m
         Whole-track sequences: keep the first ``max_frames`` frames (0: all).
     """
     base, windowed = split_input(input_name)
-    segments = segments or {"length": SEGMENT_SECONDS, "hop": SEGMENT_SECONDS}
-    window = {"length": float(segments["length"]), "hop": float(segments["hop"])} if windowed else None
-    if base in TABLE_INPUTS:
-        return TableSource(base, table_path=table_path, dataset_path=dataset_path, segments=window)
-    if dataset_path is None:
+    if dataset_path is None and (windowed or base not in TABLE_INPUTS):
         raise ValueError(
             f"input '{input_name}' needs frame-level features (results/features/dataset.h5); "
             "a feature table (dataset.source: table) has none: use mfcc_stats or all_stats"
         )
+    segments = segments or {"length": SEGMENT_SECONDS, "hop": SEGMENT_SECONDS}
+    window = {"length": float(segments["length"]), "hop": float(segments["hop"])} if windowed else None
+    if base in TABLE_INPUTS:
+        return TableSource(base, table_path=table_path, dataset_path=dataset_path, segments=window)
     if base in EMBEDDING_INPUTS:
         return EmbeddingSource(dataset_path, base, windowed)
     return SequenceSource(dataset_path, base, window, max_frames)
