@@ -79,13 +79,19 @@ def draw_confusion(ax, table, title="", fontsize=None):
     return image
 
 
-def plot_confusion(table, path, title=""):
-    """Save one confusion matrix as a PNG (:func:`draw_confusion`)."""
+def pyplot():
+    """``matplotlib.pyplot`` on the Agg backend: figures go to files, never to a display."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    return plt
+
+
+def plot_confusion(table, path, title=""):
+    """Save one confusion matrix as a PNG (:func:`draw_confusion`)."""
+    plt = pyplot()
     n = len(table)
     fig, ax = plt.subplots(figsize=(1.0 + 0.55 * n, 0.8 + 0.5 * n), layout="constrained")
     fig.colorbar(draw_confusion(ax, table, title), ax=ax, label="share of the true genre's tracks")
@@ -120,7 +126,7 @@ def write_evaluation(outdir, predictions, classes, extra):
         raise ValueError(f"{outdir}: no test predictions to score")
     metrics = dict(extra)
     metrics.update(score_predictions(predictions["true"], predictions["predicted"], classes))
-    metrics["n_test"] = int(len(predictions))
+    metrics["n_test"] = len(predictions)
     table = confusion_table(predictions["true"], predictions["predicted"], classes)
 
     predictions.to_csv(outdir / "predictions.csv", index=False)

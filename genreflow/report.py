@@ -21,8 +21,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from genreflow.evaluate import draw_confusion
 from genreflow.constants import GTZAN_GENRES, SEGMENT_SUFFIX
+from genreflow.evaluate import draw_confusion, pyplot
 
 #: Columns of ``summary.csv``: the metrics of each model x input, then whether it ran.
 SUMMARY_COLUMNS = ["model", "input", "mode", "accuracy", "balanced_accuracy", "macro_f1", "best_cv_score",
@@ -30,17 +30,9 @@ SUMMARY_COLUMNS = ["model", "input", "mode", "accuracy", "balanced_accuracy", "m
 #: The per-job files the report reads.
 MODEL_FILES = ("metrics.json", "predictions.csv", "confusion.csv")
 #: Pairs the study names as most confused, in its order (same source as the figures).
-STUDY_CONFUSED_PAIRS = [
-    ("hiphop", "reggae"),
-    ("classical", "jazz"),
-    ("disco", "rock"),
-    ("disco", "hiphop"),
-    ("metal", "rock"),
-]
+STUDY_CONFUSED_PAIRS = [("hiphop", "reggae"), ("classical", "jazz"), ("disco", "rock"), ("disco", "hiphop"),
+                        ("metal", "rock")]
 STUDY_FIGURES = "study_figures.csv"
-
-
-# --------------------------------------------------------------------------- inputs
 
 
 def read_study_figures(path=None):
@@ -49,22 +41,16 @@ def read_study_figures(path=None):
     Parameters
     ----------
     path : path-like, optional
-        A CSV in the layout of ``genreflow/data/study_figures.csv`` (the default, shipped
-        inside the package).
+        A CSV laid out like ``genreflow/data/study_figures.csv`` (the default, shipped in the package).
 
     Returns
     -------
     pandas.DataFrame
-        Columns ``model, input, study_model, study_input, accuracy, qualifier,
-        scored_on, train_time``; ``attrs["source"]`` names the study (from the file's
-        ``# source:`` comment line).
+        Columns ``model, input, study_model, study_input, accuracy, qualifier, scored_on,
+        train_time``; ``attrs["source"]`` names the study (the file's ``# source:`` line).
     """
-    if path is None:
-        text = resources.files("genreflow").joinpath("data", STUDY_FIGURES).read_text()
-        name = f"genreflow/data/{STUDY_FIGURES}"
-    else:
-        text = Path(path).read_text()
-        name = str(path)
+    text = (resources.files("genreflow") / "data" / STUDY_FIGURES if path is None else Path(path)).read_text()
+    name = f"genreflow/data/{STUDY_FIGURES}" if path is None else str(path)
     comments = [line[1:].strip() for line in text.splitlines() if line.startswith("#")]
     sources = [c.split(":", 1)[1].strip() for c in comments if c.startswith("source:")]
     if not sources:
@@ -74,39 +60,6 @@ def read_study_figures(path=None):
     figures["accuracy"] = figures["accuracy"].astype(float)
     figures.attrs["source"] = sources[0]
     return figures
-
-
-def read_job(files):
-    """Metrics, predictions and confusion table of one finished model x input job.
-
-    Parameters
-    ----------
-    files : mapping
-        ``{"metrics.json": path, "predictions.csv": path, "confusion.csv": path}``.
-
-    Raises
-    ------
-    ValueError
-        When ``metrics.json`` disagrees with ``predictions.csv`` (a stale or partly
-        rewritten folder): the message names both files and how to fix it.
-    """
-    metrics_path, predictions_path = files["metrics.json"], files["predictions.csv"]
-    metrics = json.loads(Path(metrics_path).read_text())
-    predictions = pd.read_csv(predictions_path)
-    confusion = pd.read_csv(files["confusion.csv"], index_col=0)
-    recomputed = float((predictions["true"] == predictions["predicted"]).mean())
-    if not math.isclose(recomputed, float(metrics["accuracy"]), abs_tol=1e-9):
-        raise ValueError(
-            f"{metrics_path}: accuracy {metrics['accuracy']} disagrees with {predictions_path} "
-            f"({recomputed}); they hold outputs of different runs: rerun the job "
-            f"(snakemake --forcerun {metrics_path})"
-        )
-    if int(confusion.to_numpy().sum()) != len(predictions):
-        raise ValueError(
-            f"{files['confusion.csv']}: {int(confusion.to_numpy().sum())} tracks, "
-            f"but {predictions_path} has {len(predictions)}; rerun the job"
-        )
-    return metrics, predictions, confusion
 
 
 @dataclass
@@ -124,8 +77,8 @@ def collect_model_results(model_files, jobs, skipped=None):
     Parameters
     ----------
     model_files : iterable of path-like
-        The report rule's inputs: ``metrics.json``, ``predictions.csv`` and
-        ``confusion.csv`` of each model x input it reports (``results/models/<model>/<input>/``).
+        The report rule's inputs: the :data:`MODEL_FILES` of each model x input it reports
+        (``results/models/<model>/<input>/``).
     jobs : iterable of (str, str)
         Every configured (model, input) pair.
     skipped : dict, optional
@@ -135,6 +88,12 @@ def collect_model_results(model_files, jobs, skipped=None):
     Returns
     -------
     ModelResults
+
+    Raises
+    ------
+    ValueError
+        When a job lacks a file, or its ``metrics.json`` or ``confusion.csv`` disagrees
+        with its ``predictions.csv`` (a stale or partly rewritten folder).
     """
     by_job = {}
     for path in map(Path, model_files):
@@ -144,26 +103,27 @@ def collect_model_results(model_files, jobs, skipped=None):
         absent = sorted(set(MODEL_FILES) - set(files))
         if absent:
             raise ValueError(f"report inputs of {'/'.join(job)} lack {', '.join(absent)}")
-        metrics, _, confusion = read_job(files)
-        results.metrics[job] = metrics
-        results.confusions[job] = confusion
+        metrics_path, predictions_path = files["metrics.json"], files["predictions.csv"]
+        metrics = json.loads(metrics_path.read_text())
+        predictions = pd.read_csv(predictions_path)
+        confusion = pd.read_csv(files["confusion.csv"], index_col=0)
+        recomputed = float((predictions["true"] == predictions["predicted"]).mean())
+        if not math.isclose(recomputed, float(metrics["accuracy"]), abs_tol=1e-9):
+            raise ValueError(f"{metrics_path}: accuracy {metrics['accuracy']} disagrees with "
+                             f"{predictions_path} ({recomputed}); they hold outputs of different runs: "
+                             f"rerun the job (snakemake --forcerun {metrics_path})")
+        if int(confusion.to_numpy().sum()) != len(predictions):
+            raise ValueError(f"{files['confusion.csv']}: {int(confusion.to_numpy().sum())} tracks, "
+                             f"but {predictions_path} has {len(predictions)}; rerun the job")
+        results.metrics[job], results.confusions[job] = metrics, confusion
     skipped = skipped or {}
-    for model, input_name in dict.fromkeys([*map(tuple, jobs), *skipped]):
-        if (model, input_name) in skipped:
-            results.missing[(model, input_name)] = f"skipped: {skipped[(model, input_name)]}"
-        elif (model, input_name) not in by_job:
-            results.missing[(model, input_name)] = (
-                "no outputs: the job failed or has not run "
-                f"(its log: results/logs/train_*/{model}/{input_name}.log)"
-            )
+    for job in dict.fromkeys([*map(tuple, jobs), *skipped]):
+        if job in skipped:
+            results.missing[job] = f"skipped: {skipped[job]}"
+        elif job not in by_job:
+            results.missing[job] = ("no outputs: the job failed or has not run "
+                                    f"(its log: results/logs/train_*/{job[0]}/{job[1]}.log)")
     return results
-
-
-# --------------------------------------------------------------------------- tables
-
-
-def _number(value):
-    return np.nan if value is None else value
 
 
 def summary_table(results):
@@ -177,11 +137,10 @@ def summary_table(results):
 
     numbers = SUMMARY_COLUMNS[3:10]  # accuracy .. fit_seconds
     done = pd.DataFrame(
-        [
-            {"model": m, "input": i, "mode": metrics.get("mode", mode(i)), "device": metrics.get("device", ""),
-             "status": "ok", "reason": "", **{c: _number(metrics.get(c)) for c in numbers}}
-            for (m, i), metrics in results.metrics.items()
-        ],
+        [{"model": m, "input": i, "mode": metrics.get("mode", mode(i)), "device": metrics.get("device", ""),
+          "status": "ok", "reason": "",
+          **{c: np.nan if metrics.get(c) is None else metrics[c] for c in numbers}}
+         for (m, i), metrics in results.metrics.items()],
         columns=SUMMARY_COLUMNS,
     ).sort_values(["accuracy", "balanced_accuracy", "model", "input"], ascending=[False, False, True, True],
                   kind="stable")
@@ -199,8 +158,7 @@ def summary_table(results):
 def paper_comparison(summary, study):
     """Our held-out accuracy beside the study's figure for each model x input it reported.
 
-    Our segment-mode variant of the same model x input (``<input>_seg``) gets its own
-    row beside the same study figure.
+    Our segment-mode variant (``<input>_seg``) gets its own row beside the same study figure.
 
     Returns
     -------
@@ -212,21 +170,13 @@ def paper_comparison(summary, study):
     rows = []
     by_job = summary.set_index(["model", "input"]) if not summary.empty else None
     for figure in study.itertuples(index=False):
-        candidates = [figure.input, figure.input + SEGMENT_SUFFIX]
-        found = [c for c in candidates if by_job is not None and (figure.model, c) in by_job.index]
+        found = [c for c in (figure.input, figure.input + SEGMENT_SUFFIX)
+                 if by_job is not None and (figure.model, c) in by_job.index]
         for ours_input in found or [figure.input]:
-            row = {
-                "model": figure.model,
-                "input": figure.input,
-                "study_model": figure.study_model,
-                "study_input": figure.study_input,
-                "study_accuracy": figure.accuracy,
-                "qualifier": figure.qualifier,
-                "scored_on": figure.scored_on,
-                "ours_input": ours_input,
-                "ours_accuracy": np.nan,
-                "ours_status": "not configured",
-            }
+            row = {"model": figure.model, "input": figure.input, "study_model": figure.study_model,
+                   "study_input": figure.study_input, "study_accuracy": figure.accuracy,
+                   "qualifier": figure.qualifier, "scored_on": figure.scored_on, "ours_input": ours_input,
+                   "ours_accuracy": np.nan, "ours_status": "not configured"}
             if found:
                 ours = by_job.loc[(figure.model, ours_input)]
                 row["ours_status"] = ours["status"] if ours["status"] == "ok" else ours["reason"]
@@ -235,11 +185,6 @@ def paper_comparison(summary, study):
     comparison = pd.DataFrame(rows)
     comparison["difference"] = comparison["ours_accuracy"] - comparison["study_accuracy"]
     return comparison
-
-
-def pair_key(a, b):
-    """An unordered genre pair as a sorted tuple."""
-    return tuple(sorted((a, b)))
 
 
 def confused_pairs(confusions):
@@ -259,36 +204,24 @@ def confused_pairs(confusions):
         x inputs confusing the pair at least once), most confused first.
     """
     columns = ["genre_a", "genre_b", "a_as_b", "b_as_a", "total", "share_of_errors", "n_jobs"]
-    counts = {}  # (a, b) -> [a predicted as b, b predicted as a]
-    jobs_with = {}
-    errors = 0
+    counts, jobs_with, errors = {}, {}, 0  # counts: (a, b) -> [a predicted as b, b predicted as a]
     for table in confusions.values():
         confused_here = set()
-        for true in table.index:
-            for predicted in table.columns:
-                n = int(table.loc[true, predicted])
-                if true == predicted or n == 0:
-                    continue
-                errors += n
-                key = pair_key(true, predicted)
-                counts.setdefault(key, [0, 0])[0 if true == key[0] else 1] += n
-                confused_here.add(key)
+        for (true, predicted), n in table.stack().items():
+            if true == predicted or n == 0:
+                continue
+            errors += int(n)
+            key = tuple(sorted((true, predicted)))
+            counts.setdefault(key, [0, 0])[0 if true == key[0] else 1] += int(n)
+            confused_here.add(key)
         for key in confused_here:
             jobs_with[key] = jobs_with.get(key, 0) + 1
     rows = [
-        {
-            "genre_a": a,
-            "genre_b": b,
-            "a_as_b": ab,
-            "b_as_a": ba,
-            "total": ab + ba,
-            "share_of_errors": (ab + ba) / errors if errors else np.nan,
-            "n_jobs": jobs_with[(a, b)],
-        }
+        {"genre_a": a, "genre_b": b, "a_as_b": ab, "b_as_a": ba, "total": ab + ba,
+         "share_of_errors": (ab + ba) / errors if errors else np.nan, "n_jobs": jobs_with[(a, b)]}
         for (a, b), (ab, ba) in counts.items()
     ]
-    pairs = pd.DataFrame(rows, columns=columns)
-    return pairs.sort_values(
+    return pd.DataFrame(rows, columns=columns).sort_values(
         ["total", "n_jobs", "genre_a", "genre_b"], ascending=[False, False, True, True]
     ).reset_index(drop=True)
 
@@ -316,9 +249,6 @@ def split_counts(split):
     return counts
 
 
-# --------------------------------------------------------------------------- figures
-
-
 def grid_shape(n_panels, max_cols=4):
     """(rows, columns) of a panel grid: at most ``max_cols`` columns, no empty row."""
     cols = max(1, min(max_cols, n_panels))
@@ -328,8 +258,7 @@ def grid_shape(n_panels, max_cols=4):
 def plot_confusion_grid(confusions, path, accuracies=None, max_cols=4):
     """One figure, a confusion-matrix panel per model x input, one shared colour scale.
 
-    Colours are row-normalised rates (0..1: the share of a true genre's tracks given each
-    prediction), the same scale in every panel; cells show counts.
+    Colours are row-normalised rates on the same 0..1 scale in every panel; cells show counts.
 
     Parameters
     ----------
@@ -345,27 +274,16 @@ def plot_confusion_grid(confusions, path, accuracies=None, max_cols=4):
     int
         The number of panels drawn.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     accuracies = accuracies or {}
     genres = sorted({g for t in confusions.values() for g in (*t.index, *t.columns)})
     n_rows, n_cols = grid_shape(len(confusions), max_cols)
     side = 0.33 * max(len(genres), 4) + 1.2
-    fig, axes = plt.subplots(
-        n_rows,
-        n_cols,
-        figsize=(side * n_cols + 1.2, side * n_rows + 0.4),
-        squeeze=False,
-        layout="constrained",
-    )
+    figsize = (side * n_cols + 1.2, side * n_rows + 0.4)
+    fig, axes = plt.subplots(n_rows, n_cols, figsize=figsize, squeeze=False, layout="constrained")
     image = None
-    for ax, ((model, input_name), table) in zip(axes.ravel(), confusions.items()):
-        title = f"{model} / {input_name}"
-        if (model, input_name) in accuracies:
-            title += f"\naccuracy {accuracies[(model, input_name)]:.1%}"
+    for ax, (job, table) in zip(axes.ravel(), confusions.items()):
+        title = f"{job[0]} / {job[1]}" + (f"\naccuracy {accuracies[job]:.1%}" if job in accuracies else "")
         table = table.reindex(index=genres, columns=genres, fill_value=0)
         image = draw_confusion(ax, table, title, fontsize=7)
     for ax in axes.ravel()[len(confusions) :]:
@@ -373,97 +291,29 @@ def plot_confusion_grid(confusions, path, accuracies=None, max_cols=4):
     if image is None:
         axes[0, 0].text(0.5, 0.5, "no model results to show", ha="center", va="center")
     else:
-        fig.colorbar(
-            image, ax=axes.ravel().tolist(), shrink=0.6, label="share of the true genre's tracks"
-        )
+        fig.colorbar(image, ax=axes.ravel().tolist(), shrink=0.6, label="share of the true genre's tracks")
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return len(confusions)
 
 
-# --------------------------------------------------------------------------- text
-
-
-def _percent(value, digits=1):
-    return "" if value is None or pd.isna(value) else f"{value:.{digits}%}"
-
-
-def _points(value, qualifier="="):
+def _text(value, spec):
+    """``value`` formatted with ``spec`` (``"d"``: as a whole number); ``""`` when missing."""
     if value is None or pd.isna(value):
         return ""
-    # ours minus an upper bound is a lower bound on the difference, and so on
-    prefix = {"<": "> ", "~": "~ "}.get(qualifier, "")
-    return f"{prefix}{value * 100:+.1f} pp"
-
-
-def _integer(value):
-    return "" if value is None or pd.isna(value) else str(int(value))
-
-
-def _seconds(value):
-    return "" if value is None or pd.isna(value) else f"{value:.1f}"
+    return format(int(value) if spec == "d" else value, spec)
 
 
 def summary_display(summary):
     """The summary's finished rows formatted for reading (percentages, rank)."""
     done = summary[summary["status"] == "ok"]
-    return pd.DataFrame(
-        {
-            "rank": range(1, len(done) + 1),
-            "model": done["model"],
-            "input": done["input"],
-            "mode": done["mode"],
-            "accuracy": done["accuracy"].map(_percent),
-            "balanced acc.": done["balanced_accuracy"].map(_percent),
-            "macro F1": done["macro_f1"].map(lambda v: "" if pd.isna(v) else f"{v:.3f}"),
-            "best CV": done["best_cv_score"].map(_percent),
-            "train": done["n_train"].map(_integer),
-            "test": done["n_test"].map(_integer),
-            "fit s": done["fit_seconds"].map(_seconds),
-            "device": done["device"].fillna(""),
-        }
-    )
-
-
-def missing_display(summary):
-    missing = summary[summary["status"] != "ok"]
-    return missing[["model", "input", "reason"]]
-
-
-def pairs_display(pairs, n=10):
-    top = pairs.head(n)
-    return pd.DataFrame(
-        {
-            "pair": top["genre_a"] + " / " + top["genre_b"],
-            "1st as 2nd": top["a_as_b"],
-            "2nd as 1st": top["b_as_a"],
-            "tracks": top["total"],
-            "share of errors": top["share_of_errors"].map(_percent),
-            "model x inputs": top["n_jobs"],
-        }
-    )
-
-
-def comparison_display(comparison):
-    return pd.DataFrame(
-        {
-            "model": comparison["model"],
-            "input": comparison["input"],
-            "study": [
-                ("" if q == "=" else f"{q} ") + _percent(a)
-                for q, a in zip(comparison["qualifier"], comparison["study_accuracy"])
-            ],
-            "study scored on": comparison["scored_on"],
-            "ours (input)": comparison["ours_input"],
-            "ours": [
-                _percent(a) if s == "ok" else s
-                for a, s in zip(comparison["ours_accuracy"], comparison["ours_status"])
-            ],
-            "difference": [
-                _points(d, q) for d, q in zip(comparison["difference"], comparison["qualifier"])
-            ],
-        }
-    )
+    shown = {"rank": range(1, len(done) + 1), **{c: done[c] for c in ("model", "input", "mode")}}
+    formats = [("accuracy", "accuracy", ".1%"), ("balanced acc.", "balanced_accuracy", ".1%"),
+               ("macro F1", "macro_f1", ".3f"), ("best CV", "best_cv_score", ".1%"),
+               ("train", "n_train", "d"), ("test", "n_test", "d"), ("fit s", "fit_seconds", ".1f")]
+    for name, column, spec in formats:
+        shown[name] = done[column].apply(_text, args=(spec,))
+    return pd.DataFrame({**shown, "device": done["device"].fillna("")})
 
 
 def markdown_table(frame):
@@ -475,44 +325,21 @@ def markdown_table(frame):
     if frame.empty:
         return "None.\n"
 
-    def cell(value):
-        text = (
-            "" if value is None or (not isinstance(value, str) and pd.isna(value)) else str(value)
-        )
-        return text.replace("|", "\\|").replace("\n", " ")
+    def row(values):
+        cells = ("" if v is None or (not isinstance(v, str) and pd.isna(v)) else str(v) for v in values)
+        return "| " + " | ".join(c.replace("|", "\\|").replace("\n", " ") for c in cells) + " |"
 
-    header = [cell(c) for c in frame.columns]
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    lines += [
-        "| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(index=False)
-    ]
-    return "\n".join(lines) + "\n"
+    rule = "|" + "|".join("---" for _ in frame.columns) + "|"
+    return "\n".join([row(frame.columns), rule, *map(row, frame.itertuples(index=False))]) + "\n"
 
 
-def _study_pair_ranks(pairs):
-    ranks = {
-        pair_key(a, b): k + 1 for k, (a, b) in enumerate(zip(pairs["genre_a"], pairs["genre_b"]))
-    }
-    return pd.DataFrame(
-        {
-            "study's pair": [f"{a} / {b}" for a, b in STUDY_CONFUSED_PAIRS],
-            "our rank": [
-                str(ranks[pair_key(a, b)]) if pair_key(a, b) in ranks else "never confused"
-                for a, b in STUDY_CONFUSED_PAIRS
-            ],
-        }
-    )
-
-
-def _test_facts(split):
+def _split_facts(split):
     if split.empty:
         return "no tracks in the split"
     if set(split["part"]) == {"cv"}:
         return f"{len(split)} tracks, {split['fold'].nunique()}-fold cross-validation"
     parts = split["part"].value_counts()
-    return (
-        ", ".join(f"{parts[p]} {p}" for p in ("train", "valid", "test") if p in parts) + " tracks"
-    )
+    return ", ".join(f"{parts[p]} {p}" for p in ("train", "valid", "test") if p in parts) + " tracks"
 
 
 def data_caveat(split, dataset=""):
@@ -532,10 +359,9 @@ def provenance_line(results):
     commits, data = set(), set()
     for metrics in results.metrics.values():
         provenance = metrics.get("provenance") or {}
-        git = provenance.get("git") or {}
+        git, inputs = provenance.get("git") or {}, provenance.get("inputs") or {}
         if git:
             commits.add(git["commit"][:12] + (" (uncommitted changes)" if git.get("dirty") else ""))
-        inputs = provenance.get("inputs") or {}
         if "split" in inputs:
             data.add(inputs["split"]["sha256"][:12])
     if not commits and not data:
@@ -547,8 +373,7 @@ def provenance_line(results):
 def report_sections(summary, comparison, pairs, rejected, split, dataset="", source="", made_by=""):
     """Every table of the report, ``{name: (title, note, frame)}``, in reading order.
 
-    The Markdown files and ``summary.html`` render the same sections
-    (:func:`markdown_page`, :func:`html_page`), so they never disagree.
+    The Markdown pages and ``summary.html`` render these same sections, so they never disagree.
     """
     caveat = data_caveat(split, dataset)
     study_note = "\n".join([
@@ -563,20 +388,40 @@ def report_sections(summary, comparison, pairs, rejected, split, dataset="", sou
         "- difference = ours minus the study's, in percentage points; `> ` where the study",
         "  gave an upper bound, `~ ` where it gave an approximate figure.",
     ])
+    top = pairs.head(10)
+    top_pairs = pd.DataFrame({
+        "pair": top["genre_a"] + " / " + top["genre_b"], "1st as 2nd": top["a_as_b"],
+        "2nd as 1st": top["b_as_a"], "tracks": top["total"],
+        "share of errors": top["share_of_errors"].apply(_text, args=(".1%",)),
+        "model x inputs": top["n_jobs"],
+    })
+    study, ours = comparison[["qualifier", "study_accuracy"]], comparison[["ours_accuracy", "ours_status"]]
+    beside_study = pd.DataFrame({
+        "model": comparison["model"], "input": comparison["input"],
+        "study": [("" if q == "=" else f"{q} ") + _text(a, ".1%") for q, a in study.itertuples(index=False)],
+        "study scored on": comparison["scored_on"], "ours (input)": comparison["ours_input"],
+        "ours": [_text(a, ".1%") if status == "ok" else status for a, status in ours.itertuples(index=False)],
+        # ours minus an upper bound is a lower bound on the difference, and so on
+        "difference": ["" if pd.isna(d) else {"<": "> ", "~": "~ "}.get(q, "") + f"{d * 100:+.1f} pp"
+                       for d, q in zip(comparison["difference"], comparison["qualifier"])],
+    })
+    ranks = {tuple(sorted(ab)): k + 1 for k, ab in enumerate(zip(pairs["genre_a"], pairs["genre_b"]))}
+    study_pairs = pd.DataFrame({
+        "study's pair": [f"{a} / {b}" for a, b in STUDY_CONFUSED_PAIRS],
+        "our rank": [str(ranks.get(tuple(sorted(ab)), "never confused")) for ab in STUDY_CONFUSED_PAIRS],
+    })
+    data_note = (f"Data: {dataset or 'see config.yaml'}; split: {_split_facts(split)}.\n"
+                 "Every accuracy is on held-out tracks (test part, or each track's test fold)."
+                 + (f"\n{made_by}" if made_by else ""))
+    missing = summary.loc[summary["status"] != "ok", ["model", "input", "reason"]]
     return {
-        "summary": (
-            "Held-out accuracy, best first",
-            f"Data: {dataset or 'see config.yaml'}; split: {_test_facts(split)}.\n"
-            "Every accuracy is on held-out tracks (test part, or each track's test fold)."
-            + (f"\n{made_by}" if made_by else ""),
-            summary_display(summary),
-        ),
-        "missing": ("Missing model x inputs", "", missing_display(summary)),
-        "pairs": ("Most-confused genre pairs (summed over every model x input)", "", pairs_display(pairs)),
-        "comparison": ("Our accuracy beside the study's", study_note, comparison_display(comparison)),
-        "study_pairs": ("The study's most-confused pairs among ours", "", _study_pair_ranks(pairs)),
+        "summary": ("Held-out accuracy, best first", data_note, summary_display(summary)),
+        "missing": ("Missing model x inputs", "", missing),
+        "pairs": ("Most-confused genre pairs (summed over every model x input)", "", top_pairs),
+        "comparison": ("Our accuracy beside the study's", study_note, beside_study),
+        "study_pairs": ("The study's most-confused pairs among ours", "", study_pairs),
         "rejected": (f"Rejected tracks ({len(rejected)})", "", rejected[["track", "source", "reason"]]),
-        "split": (f"Split: {_test_facts(split)}", "", split_counts(split).reset_index()),
+        "split": (f"Split: {_split_facts(split)}", "", split_counts(split).reset_index()),
     }
 
 
@@ -588,6 +433,10 @@ def markdown_page(title, sections):
     return "\n".join(lines)
 
 
+def _html_table(frame):
+    return "<p>None.</p>" if frame.empty else frame.to_html(index=False, border=1, escape=True, na_rep="")
+
+
 def html_page(sections, grid_png=None):
     """Every section as one self-contained HTML fragment, the confusion grid embedded.
 
@@ -596,8 +445,8 @@ def html_page(sections, grid_png=None):
     """
     parts = []
     for heading, note, frame in sections:
-        text = html.escape(note.replace("**", "").replace("`", ""))
-        parts.append(f"<h2>{html.escape(heading)}</h2>\n" + (f"<p>{text}</p>" if note else "") + _html_table(frame))
+        text = f"<p>{html.escape(note.replace('**', '').replace('`', ''))}</p>" if note else ""
+        parts.append(f"<h2>{html.escape(heading)}</h2>\n{text}{_html_table(frame)}")
     if grid_png is not None:
         encoded = base64.b64encode(Path(grid_png).read_bytes()).decode("ascii")
         parts.insert(3, (
@@ -606,14 +455,7 @@ def html_page(sections, grid_png=None):
             '<img alt="confusion matrices of every model x input" style="max-width: 100%" '
             f'src="data:image/png;base64,{encoded}">'
         ))
-    body = "\n".join(parts)
-    return f'<div class="genreflow-summary">\n{body}\n</div>\n'
-
-
-def _html_table(frame):
-    if frame.empty:
-        return "<p>None.</p>"
-    return frame.to_html(index=False, border=1, escape=True, na_rep="")
+    return '<div class="genreflow-summary">\n' + "\n".join(parts) + "\n</div>\n"
 
 
 def front_page_html(summary, n_best=5):
@@ -625,14 +467,10 @@ def front_page_html(summary, n_best=5):
     shown = summary_display(summary).head(n_best)
     shown = shown[["rank", "model", "input", "accuracy", "balanced acc.", "macro F1"]]
     n_done = int((summary["status"] == "ok").sum())
-    n_missing = len(summary) - n_done
     note = f"Best {len(shown)} of {n_done} model x inputs, held-out accuracy"
-    if n_missing:
-        note += f"; {n_missing} missing (see summary.html)"
+    if len(summary) > n_done:
+        note += f"; {len(summary) - n_done} missing (see summary.html)"
     return f"<p><strong>{html.escape(note)}</strong></p>\n{_html_table(shown)}\n"
-
-
-# --------------------------------------------------------------------------- all
 
 
 def write_report(results, rejected, split, outputs, study=None, dataset=""):
@@ -658,30 +496,25 @@ def write_report(results, rejected, split, outputs, study=None, dataset=""):
         The summary table.
     """
     study = read_study_figures() if study is None else study
-    source = study.attrs.get("source", "")
     summary = summary_table(results)
     comparison = paper_comparison(summary, study)
     pairs = confused_pairs(results.confusions)
     for path in outputs.values():
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-
-    sections = report_sections(summary, comparison, pairs, rejected, split, dataset, source, provenance_line(results))
-    pages = {
-        "summary_md": ("Genre classification: summary", ["summary", "missing", "pairs"]),
-        "comparison_md": ("Our accuracy beside the study's", ["comparison", "study_pairs"]),
-        "data_md": ("Data", ["rejected", "split"]),
-    }
+    sections = report_sections(summary, comparison, pairs, rejected, split, dataset,
+                               study.attrs.get("source", ""), provenance_line(results))
+    pages = {"summary_md": ("Genre classification: summary", ["summary", "missing", "pairs"]),
+             "comparison_md": ("Our accuracy beside the study's", ["comparison", "study_pairs"]),
+             "data_md": ("Data", ["rejected", "split"])}
     for name, (title, keys) in pages.items():
         Path(outputs[name]).write_text(markdown_page(title, [sections[k] for k in keys]))
     summary.to_csv(outputs["summary_csv"], index=False)
     comparison.to_csv(outputs["comparison_csv"], index=False)
     pairs.to_csv(outputs["pairs_csv"], index=False)
     Path(outputs["front_html"]).write_text(front_page_html(summary))
+    ok_jobs = summary.loc[summary["status"] == "ok", ["model", "input"]].itertuples(index=False, name=None)
+    ordered = {job: results.confusions[job] for job in ok_jobs}  # panels in the summary's order: best first
     accuracies = {job: m["accuracy"] for job, m in results.metrics.items()}
-    ordered = {  # panels in the summary's order: best first
-        job: results.confusions[job]
-        for job in summary.loc[summary["status"] == "ok", ["model", "input"]].itertuples(index=False, name=None)
-    }
     plot_confusion_grid(ordered, outputs["confusion_grid"], accuracies)
     Path(outputs["summary_html"]).write_text(html_page(sections.values(), outputs["confusion_grid"]))
     return summary
