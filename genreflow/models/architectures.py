@@ -29,38 +29,15 @@ TRAINING_DEFAULTS = {
 }
 
 #: Architecture keys of each kind, with their defaults.
+_RECURRENT = {"units": [64, 64], "dense": [64], "dense_activation": "relu", "dropout": 0.0, "l2": 0.0}
 KIND_DEFAULTS = {
-    "dense": {
-        "units": [512, 512, 512, 128],
-        "activation": "relu",
-        "dropout": 0.1,
-        "l2": 0.001,
-    },
+    "dense": {"units": [512, 512, 512, 128], "activation": "relu", "dropout": 0.1, "l2": 0.001},
     "conv2d": {
-        "filters": [64, 32, 32, 16],
-        "kernels": [3, 3, 2, 1],
-        "pools": [2, 2, 2, 1],
-        "batchnorm": True,
-        "activation": "relu",
-        "dense": [64],
-        "dense_activation": "relu",
-        "dropout": 0.3,
-        "l2": 0.001,
+        "filters": [64, 32, 32, 16], "kernels": [3, 3, 2, 1], "pools": [2, 2, 2, 1], "batchnorm": True,
+        "activation": "relu", "dense": [64], "dense_activation": "relu", "dropout": 0.3, "l2": 0.001,
     },
-    "simple_rnn": {
-        "units": [64, 64],
-        "dense": [64],
-        "dense_activation": "relu",
-        "dropout": 0.0,
-        "l2": 0.0,
-    },
-    "lstm": {
-        "units": [64, 64],
-        "dense": [64],
-        "dense_activation": "relu",
-        "dropout": 0.0,
-        "l2": 0.0,
-    },
+    "simple_rnn": _RECURRENT,  # network_settings copies the defaults it uses
+    "lstm": _RECURRENT,
 }
 RECURRENT_KINDS = ("simple_rnn", "lstm")
 #: Inputs each kind accepts (tables and embeddings are vectors: only dense layers take them).
@@ -132,50 +109,29 @@ def network_settings(neural, model, input_name, segments=None):
                 f"config {where}: unknown key '{key}' for kind '{kind}'; architecture keys are "
                 f"{sorted(architecture)}, training keys {sorted(training)}"
             )
-    _check_architecture(architecture, where)
+    if kind == "conv2d":
+        lengths = {k: len(architecture[k]) for k in ("filters", "kernels", "pools")}
+        if len(set(lengths.values())) != 1:
+            raise ValueError(f"config {where}: filters, kernels and pools need one entry per conv layer; "
+                             f"got lengths {lengths}")
+    if not architecture.get("units", architecture.get("filters")):
+        raise ValueError(f"config {where}: needs at least one layer (units or filters)")
+    dropout = architecture["dropout"]
+    if kind == "dense" and isinstance(dropout, list) and len(dropout) != len(architecture["units"]):
+        raise ValueError(f"config {where}: dropout list needs one value per dense layer "
+                         f"({len(architecture['units'])})")
     if base in VECTOR_BASES and kind != "dense":
         what = "a table of statistics" if base in TABLE_INPUTS else "an embedding (one vector per example)"
         raise ValueError(
             f"config neural.models.{model}: '{input_name}' is {what}; "
             f"only kind 'dense' takes it (this model is '{kind}')"
         )
-    if is_segments:
-        if not segments:
-            raise ValueError(f"input '{input_name}' needs the segments section (length, hop) of the config")
-        window = {"length": float(segments["length"]), "hop": float(segments["hop"])}
-    else:
-        window = None
-    return {
-        "model": model,
-        "input": input_name,
-        "base_input": base,
-        "mode": "segments" if is_segments else "track",
-        "segments": window,
-        "training": training,
-        "architecture": architecture,
-    }
-
-
-def _check_architecture(arch, where):
-    if arch["kind"] == "conv2d":
-        lengths = {k: len(arch[k]) for k in ("filters", "kernels", "pools")}
-        if len(set(lengths.values())) != 1:
-            raise ValueError(
-                f"config {where}: filters, kernels and pools need one entry per conv layer; got lengths {lengths}"
-            )
-    layers = arch.get("units", arch.get("filters"))
-    if not layers:
-        raise ValueError(f"config {where}: needs at least one layer (units or filters)")
-    dropout = arch["dropout"]
-    if (
-        isinstance(dropout, list)
-        and "units" in arch
-        and arch["kind"] == "dense"
-        and len(dropout) != len(arch["units"])
-    ):
-        raise ValueError(
-            f"config {where}: dropout list needs one value per dense layer ({len(arch['units'])})"
-        )
+    if is_segments and not segments:
+        raise ValueError(f"input '{input_name}' needs the segments section (length, hop) of the config")
+    window = {"length": float(segments["length"]), "hop": float(segments["hop"])} if is_segments else None
+    mode = "segments" if is_segments else "track"
+    return {"model": model, "input": input_name, "base_input": base, "mode": mode, "segments": window,
+            "training": training, "architecture": architecture}
 
 
 def describe(architecture):
@@ -217,89 +173,43 @@ def build_network(architecture, input_shape, n_classes, mean=None, variance=None
     keras.Model
     """
     import keras
-    from keras import layers
+    from keras import layers, regularizers
 
     inputs = keras.Input(shape=tuple(input_shape), name="features")
     x = inputs
     if mean is not None:
         x = layers.Normalization(axis=-1, mean=mean, variance=variance, name="scaler")(x)
-    kind = architecture["kind"]
-    if kind == "dense":
-        x = _dense_stack(
-            x,
-            architecture["units"],
-            architecture["activation"],
-            architecture["dropout"],
-            architecture["l2"],
-            flatten=True,
-        )
-    elif kind == "conv2d":
-        x = _conv_stack(x, architecture)
-        x = _dense_stack(
-            x,
-            architecture["dense"],
-            architecture["dense_activation"],
-            architecture["dropout"],
-            architecture["l2"],
-            flatten=True,
-        )
-    else:
+    kind, arch = architecture["kind"], architecture
+    if kind == "conv2d":
+        if len(x.shape) == 2:
+            raise ValueError("a conv2d network needs (frames, features) examples, not a table of statistics")
+        x = layers.Reshape((*x.shape[1:], 1))(x)  # one channel: the spectrogram is the image
+        for i, (filters, kernel, pool) in enumerate(zip(arch["filters"], arch["kernels"], arch["pools"])):
+            x = layers.Conv2D(filters, kernel, padding="same", activation=arch["activation"],
+                              name=f"conv_{i + 1}")(x)
+            if pool > 1:  # "same" pooling keeps tiny test inputs from shrinking to nothing
+                x = layers.MaxPooling2D(pool, padding="same")(x)
+            if arch["batchnorm"]:
+                x = layers.BatchNormalization()(x)
+    elif kind in RECURRENT_KINDS:
         if len(input_shape) != 2:
-            raise ValueError(
-                f"a {kind} network needs (frames, features) examples, got shape {tuple(input_shape)}"
-            )
+            raise ValueError(f"a {kind} network needs (frames, features) examples, "
+                             f"got shape {tuple(input_shape)}")
         recurrent = layers.LSTM if kind == "lstm" else layers.SimpleRNN
-        units = architecture["units"]
-        for i, n in enumerate(units):
-            x = recurrent(
-                n,
-                return_sequences=i < len(units) - 1,
-                dropout=architecture["dropout"],
-                name=f"{kind}_{i + 1}",
-            )(x)
-        x = _dense_stack(
-            x,
-            architecture["dense"],
-            architecture["dense_activation"],
-            architecture["dropout"],
-            architecture["l2"],
-            flatten=False,
-        )
-    outputs = layers.Dense(n_classes, name="logits")(x)
-    return keras.Model(inputs, outputs, name=kind)
-
-
-def _dense_stack(x, units, activation, dropout, l2, flatten):
-    from keras import layers, regularizers
-
-    if flatten and len(x.shape) > 2:
+        for i, n in enumerate(arch["units"]):  # the last one returns its final state only
+            x = recurrent(n, return_sequences=i < len(arch["units"]) - 1, dropout=arch["dropout"],
+                          name=f"{kind}_{i + 1}")(x)
+    # the dense layers: a dense network's own, or those after the conv / recurrent layers
+    units = arch["units"] if kind == "dense" else arch["dense"]
+    activation = arch["activation"] if kind == "dense" else arch["dense_activation"]
+    if len(x.shape) > 2:
         x = layers.Flatten()(x)
-    rates = dropout if isinstance(dropout, list) else [dropout] * len(units)
+    rates = arch["dropout"] if isinstance(arch["dropout"], list) else [arch["dropout"]] * len(units)
+    l2 = arch["l2"]
     for i, (n, rate) in enumerate(zip(units, rates)):
-        x = layers.Dense(
-            n,
-            activation=activation,
-            kernel_regularizer=regularizers.L2(l2) if l2 else None,
-            name=f"dense_{i + 1}",
-        )(x)
+        x = layers.Dense(n, activation=activation, kernel_regularizer=regularizers.L2(l2) if l2 else None,
+                         name=f"dense_{i + 1}")(x)
         if rate:
             x = layers.Dropout(rate)(x)
-    return x
-
-
-def _conv_stack(x, arch):
-    from keras import layers
-
-    if len(x.shape) == 2:
-        raise ValueError("a conv2d network needs (frames, features) examples, not a table of statistics")
-    x = layers.Reshape((*x.shape[1:], 1))(x)  # one channel: the spectrogram is the image
-    for i, (filters, kernel, pool) in enumerate(zip(arch["filters"], arch["kernels"], arch["pools"])):
-        x = layers.Conv2D(
-            filters, kernel, padding="same", activation=arch["activation"], name=f"conv_{i + 1}"
-        )(x)
-        if pool > 1:
-            # "same" pooling keeps tiny test inputs from shrinking to nothing
-            x = layers.MaxPooling2D(pool, padding="same")(x)
-        if arch["batchnorm"]:
-            x = layers.BatchNormalization()(x)
-    return x
+    outputs = layers.Dense(n_classes, name="logits")(x)
+    return keras.Model(inputs, outputs, name=kind)

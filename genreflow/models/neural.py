@@ -79,12 +79,10 @@ def carve_validation(train_ids, labels, valid_size, seed=0):
     if not valid_size:
         return train_ids, []
     labels = np.asarray(labels, dtype=str)
-    n_classes = len(np.unique(labels))
-    n_valid = max(math.ceil(valid_size * len(train_ids)), n_classes)
+    n_valid = max(math.ceil(valid_size * len(train_ids)), len(np.unique(labels)))
     try:
-        fit_ids, valid_ids = train_test_split(
-            train_ids, test_size=n_valid, stratify=labels, random_state=seed
-        )
+        fit_ids, valid_ids = train_test_split(train_ids, test_size=n_valid, stratify=labels,
+                                              random_state=seed)
     except ValueError as error:
         raise ValueError(
             f"cannot carve a stratified validation part of {n_valid} tracks from "
@@ -99,8 +97,8 @@ class ExampleBatches(keras.utils.PyDataset):
 
     Parameters
     ----------
-    source : SequenceSource or TableSource
-    examples : Examples
+    source : genreflow.examples source
+    examples : genreflow.examples.Examples
     classes : sequence of str
         Class names; labels become their indices.
     batch_size : int
@@ -112,17 +110,13 @@ class ExampleBatches(keras.utils.PyDataset):
         Yield ``(x, y)`` (training) or ``(x,)`` (prediction).
     """
 
-    def __init__(
-        self, source, examples, classes, batch_size, shuffle=False, seed=0, with_labels=True, **kwargs
-    ):
+    def __init__(self, source, examples, classes, batch_size, shuffle=False, seed=0, with_labels=True,
+                 **kwargs):
         super().__init__(**kwargs)
-        self.source = source
-        self.index = examples.index
+        self.source, self.index = source, examples.index
         code = {c: i for i, c in enumerate(classes)}  # -1: a label to predict, not learn
         self.y = np.array([code.get(label, -1) for label in examples.labels], dtype=np.int32)
-        self.batch_size = int(batch_size)
-        self.shuffle = shuffle
-        self.with_labels = with_labels
+        self.batch_size, self.shuffle, self.with_labels = int(batch_size), shuffle, with_labels
         self._rng = np.random.default_rng(seed)
         self.order = self._rng.permutation(len(self.y)) if shuffle else np.arange(len(self.y))
 
@@ -144,9 +138,7 @@ class EpochLog(keras.callbacks.Callback):
 
     def __init__(self, fold=0):
         super().__init__()
-        self.fold = fold
-        self.rows = []
-        self._start = 0.0
+        self.fold, self.rows, self._start = fold, [], 0.0
 
     def on_epoch_begin(self, epoch, logs=None):
         self._start = time.perf_counter()
@@ -157,16 +149,8 @@ class EpochLog(keras.callbacks.Callback):
         for key in HISTORY_COLUMNS[2:-1]:
             row[key] = float(logs[key]) if key in logs else float("nan")
         self.rows.append(row)
-        log.info(
-            "fold %d epoch %d: loss %.4f acc %.4f val_loss %.4f val_acc %.4f (%.1f s)",
-            self.fold,
-            epoch + 1,
-            row["loss"],
-            row["accuracy"],
-            row["val_loss"],
-            row["val_accuracy"],
-            row["seconds"],
-        )
+        log.info("fold %d epoch %d: loss %.4f acc %.4f val_loss %.4f val_acc %.4f (%.1f s)",
+                 self.fold, row["epoch"], *(row[k] for k in HISTORY_COLUMNS[2:]))
 
 
 def compiled_network(settings, input_shape, n_classes, mean=None, variance=None):
@@ -190,8 +174,8 @@ def train_fold(settings, source, classes, fit_ids, valid_ids, fold=0):
     ----------
     settings : dict
         ``genreflow.models.architectures.network_settings`` output.
-    source : SequenceSource or TableSource
-        Where examples come from (``genreflow.models.batches.make_source``).
+    source : genreflow.examples source
+        Where examples come from (``genreflow.examples.make_source``).
     classes : sequence of str
     fit_ids, valid_ids : sequence of str
         Tracks to fit on and to validate on (may be empty: fixed epochs).
@@ -219,33 +203,17 @@ def train_fold(settings, source, classes, fit_ids, valid_ids, fold=0):
     batch_size = int(train["batch_size"])
     fit_batches = ExampleBatches(source, fit_examples, classes, batch_size, shuffle=True, seed=seed)
     epoch_log = EpochLog(fold)
-    callbacks = [epoch_log]
-    valid_batches = None
+    callbacks, valid_batches = [epoch_log], None
     if len(valid_ids):
         valid_batches = ExampleBatches(source, source.examples(valid_ids), classes, batch_size)
-        callbacks.append(
-            keras.callbacks.EarlyStopping(
-                monitor=train["monitor"], patience=int(train["patience"]), restore_best_weights=True
-            )
-        )
-    log.info(
-        "fold %d: %s, %d fit tracks (%d examples), %d validation tracks, input %s",
-        fold,
-        model.name,
-        len(fit_ids),
-        len(fit_examples),
-        len(valid_ids),
-        source.example_shape,
-    )
+        stop = keras.callbacks.EarlyStopping(monitor=train["monitor"], patience=int(train["patience"]),
+                                             restore_best_weights=True)
+        callbacks.append(stop)
+    log.info("fold %d: %s, %d fit tracks (%d examples), %d validation tracks, input %s",
+             fold, model.name, len(fit_ids), len(fit_examples), len(valid_ids), source.example_shape)
     # ExampleBatches reshuffles examples each epoch (seeded); Keras need not shuffle batches
-    model.fit(
-        fit_batches,
-        validation_data=valid_batches,
-        epochs=int(train["epochs"]),
-        callbacks=callbacks,
-        shuffle=False,
-        verbose=0,
-    )
+    model.fit(fit_batches, validation_data=valid_batches, epochs=int(train["epochs"]), callbacks=callbacks,
+              shuffle=False, verbose=0)
     history = pd.DataFrame(epoch_log.rows, columns=HISTORY_COLUMNS)
     if valid_batches is not None:
         scores = history[train["monitor"]]
@@ -253,13 +221,10 @@ def train_fold(settings, source, classes, fit_ids, valid_ids, fold=0):
     else:
         best = len(history) - 1
     facts = {
-        "epochs_run": int(len(history)),
-        "best_epoch": int(history["epoch"].iloc[best]),
+        "epochs_run": int(len(history)), "best_epoch": int(history["epoch"].iloc[best]),
         # the validation part plays the CV's role: the report's "best CV" column
         "best_cv_score": float(history["val_accuracy"].iloc[best]) if valid_batches is not None else None,
-        "n_train": len(fit_ids),
-        "n_train_examples": len(fit_examples),
-        "n_valid": len(valid_ids),
+        "n_train": len(fit_ids), "n_train_examples": len(fit_examples), "n_valid": len(valid_ids),
     }
     return model, history, facts
 
@@ -271,8 +236,9 @@ def predict_proba(model, source, examples, classes, batch_size=32):
     return keras.ops.convert_to_numpy(keras.ops.softmax(logits, axis=-1))
 
 
-def plot_curves(history, path, title=""):
-    """Save training curves: loss and accuracy per epoch, training and validation, per fold."""
+def save_network(model, history, outdir, title=""):
+    """Write ``model.keras`` (scaler inside), ``history.csv`` and ``curves.png`` (loss and
+    accuracy per epoch, training and validation, per fold)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -284,26 +250,15 @@ def plot_curves(history, path, title=""):
         for ax, metric in zip(axes, ("loss", "accuracy")):
             line = ax.plot(rows["epoch"], rows[metric], label=f"train{suffix}")[0]
             if rows[f"val_{metric}"].notna().any():
-                ax.plot(
-                    rows["epoch"],
-                    rows[f"val_{metric}"],
-                    "--",
-                    color=line.get_color(),
-                    label=f"validation{suffix}",
-                )
+                ax.plot(rows["epoch"], rows[f"val_{metric}"], "--", color=line.get_color(),
+                        label=f"validation{suffix}")
     for ax, metric in zip(axes, ("loss", "accuracy")):
-        ax.set_xlabel("epoch")
-        ax.set_ylabel(metric)
+        ax.set(xlabel="epoch", ylabel=metric)
         ax.grid(alpha=0.3)
     axes[1].legend(fontsize="small")
     fig.suptitle(title)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    fig.savefig(Path(outdir) / "curves.png", dpi=100)
     plt.close(fig)
-
-
-def save_network(model, history, outdir, title=""):
-    """Write ``model.keras`` (scaler inside), ``history.csv`` and ``curves.png``."""
     model.save(Path(outdir) / "model.keras")
     history.to_csv(Path(outdir) / "history.csv", index=False)
-    plot_curves(history, Path(outdir) / "curves.png", title=title)
