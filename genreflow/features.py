@@ -19,8 +19,11 @@ imported once per process, at the first accepted track.
 
 from __future__ import annotations
 
+import concurrent.futures
+import contextlib
 import functools
 import logging
+import multiprocessing
 import os
 import time
 from pathlib import Path
@@ -198,8 +201,8 @@ def extract_track_file(audio_path, out_path, track, label, min_duration=5.0, str
 
 
 def extract_shard_file(tracks, out_path, min_duration=5.0, strict=False, progress_every=1, embedding=None,
-                       threads=None):
-    """Extract the tracks of one shard, in one process, into one HDF5 file.
+                       threads=1):
+    """Extract the tracks of one shard, in one job, into one HDF5 file.
 
     The file (``docs/contracts.md``) holds one group per track, at its track id
     (``blues/blues.00042``), with the track's attributes and, when accepted, its
@@ -215,7 +218,7 @@ def extract_shard_file(tracks, out_path, min_duration=5.0, strict=False, progres
     tracks : sequence of (track, label, audio_path)
         The shard's tracks, written in this order.
     out_path : path-like
-        The shard file (``results/features/shards/<label>/<i>-of-<n>.h5``).
+        The shard file (``results/features/shards/<i>-of-<n>.h5``).
     min_duration : float
         Shortest accepted track, in seconds.
     strict : bool
@@ -227,8 +230,10 @@ def extract_shard_file(tracks, out_path, min_duration=5.0, strict=False, progres
     embedding : {"MSD_musicnn", "MTT_musicnn"}, optional
         Also store this musicnn model's per-window embeddings of each accepted track
         (None or ``"none"``: not); TensorFlow starts at the first accepted track.
-    threads : int, optional
-        TensorFlow's thread pools (the job's threads).
+    threads : int
+        Processes extracting at once (the job's threads). More than one: this process
+        warms librosa up, then forks the workers, so the job pays Python's and the
+        libraries' start-up once; the workers use one thread each (TensorFlow too).
 
     Returns
     -------
@@ -239,16 +244,20 @@ def extract_shard_file(tracks, out_path, min_duration=5.0, strict=False, progres
     _remove_stale_temporaries(out_path)
     started = time.perf_counter()
     tracks = [(str(t), str(lab), os.fspath(p)) for t, lab, p in tracks]
+    workers = max(1, min(int(threads or 1), len(tracks)))
+    extract = functools.partial(
+        _extract_entry, min_duration=min_duration, strict=strict, embedding=embedding,
+        threads=1 if workers > 1 else threads,
+    )
     counts = {"ok": 0, "rejected": 0}
-    with atomic_path(out_path) as tmp_path:
+    with _extracted(extract, tracks, workers) as results, atomic_path(out_path) as tmp_path:
         with h5py.File(tmp_path, "w") as f:
             f.attrs.update(
                 tracks=[t for t, _, _ in tracks],
                 shard=out_path.stem,
                 genreflow_version=__version__,
             )
-            for done, (track, label, audio) in enumerate(tracks, start=1):
-                attrs, features = extract_track(audio, track, label, min_duration, strict, embedding, threads)
+            for done, ((track, _, _), (attrs, features)) in enumerate(zip(tracks, results), start=1):
                 write_track(f.create_group(track), attrs, features)
                 counts[attrs["status"] if attrs["status"] == "rejected" else "ok"] += 1
                 if done % progress_every == 0 or done == len(tracks):
@@ -259,6 +268,28 @@ def extract_shard_file(tracks, out_path, min_duration=5.0, strict=False, progres
                     )
     counts["seconds"] = time.perf_counter() - started
     return counts
+
+
+def _extract_entry(entry, **kwargs):
+    track, label, audio = entry
+    return extract_track(audio, track, label, **kwargs)
+
+
+@contextlib.contextmanager
+def _extracted(extract, tracks, workers):
+    """``extract`` of each track, in order: here, or in ``workers`` forked processes."""
+    if workers == 1:
+        yield map(extract, tracks)
+        return
+    # Forked after the warm-up, the workers start with librosa's lazy imports and
+    # compiled functions in place; a worker that dies breaks the pool loudly.
+    extract_features(np.sin(np.arange(SR, dtype=np.float32) * 0.05))
+    context = multiprocessing.get_context("fork")
+    pool = concurrent.futures.ProcessPoolExecutor(workers, mp_context=context)
+    try:
+        yield pool.map(extract, tracks)
+    finally:
+        pool.shutdown(cancel_futures=True)  # after a bad track (strict): stop at once
 
 
 def _remove_stale_temporaries(out_path):

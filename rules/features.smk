@@ -13,10 +13,12 @@ rule extract_features:
         shard=r"\d+-of-\d+",
     conda:
         "../envs/audio.yaml"
-    threads: 1
+    threads: config["features"]["threads"]
     resources:
-        # musicnn (features.embedding.model) adds TensorFlow: ~1.1 GB, ~10 s start-up
-        mem_mb=600 if EMBEDDING == NO_EMBEDDING else 2000,
+        # per process; musicnn (features.embedding.model) adds TensorFlow: ~1.1 GB,
+        # ~10 s start-up
+        mem_mb=lambda wildcards, threads: threads
+        * (600 if EMBEDDING == NO_EMBEDDING else 2000),
         runtime=10 if EMBEDDING == NO_EMBEDDING else 20,
     params:
         tracks=shard_tracks,

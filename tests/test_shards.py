@@ -122,10 +122,11 @@ def shard_tracks(tmp_path):
             ("rock/rock.00001", "rock", good[1])]
 
 
-def test_a_bad_track_is_quarantined_alone(tmp_path, shard_tracks, caplog):
+@pytest.mark.parametrize("threads", [1, 2])
+def test_a_bad_track_is_quarantined_alone(tmp_path, shard_tracks, caplog, threads):
     out = tmp_path / "shards" / "rock" / "0-of-1.h5"
     with caplog.at_level(logging.INFO, logger="genreflow"):
-        counts = extract_shard_file(shard_tracks, out)
+        counts = extract_shard_file(shard_tracks, out, threads=threads)
     assert (counts["ok"], counts["rejected"]) == (2, 1)
     with h5py.File(out) as f:
         assert [t.decode() if isinstance(t, bytes) else t for t in f.attrs["tracks"]] == [t for t, _, _ in shard_tracks]
@@ -144,11 +145,25 @@ def test_a_bad_track_is_quarantined_alone(tmp_path, shard_tracks, caplog):
     assert "(2 accepted, 1 rejected)" in progress[-1]
 
 
-def test_strict_shard_fails_naming_the_file_and_writes_nothing(tmp_path, shard_tracks):
+@pytest.mark.parametrize("threads", [1, 2])
+def test_strict_shard_fails_naming_the_file_and_writes_nothing(tmp_path, shard_tracks, threads):
     out = tmp_path / "shards" / "rock" / "0-of-1.h5"
     with pytest.raises(TrackRejected, match="broken.wav"):
-        extract_shard_file(shard_tracks, out, strict=True)
+        extract_shard_file(shard_tracks, out, strict=True, threads=threads)
     assert list(out.parent.iterdir()) == []
+
+
+def test_forked_workers_write_the_same_shard_as_one_process(tmp_path, shard_tracks):
+    """threads > 1 forks workers; the file is the same, track by track, in the same order."""
+    serial, forked = tmp_path / "1.h5", tmp_path / "2.h5"
+    extract_shard_file(shard_tracks, serial, threads=1)
+    extract_shard_file(shard_tracks, forked, threads=2)  # 3 tracks, 2 workers
+    with h5py.File(serial) as a, h5py.File(forked) as b:
+        assert list(b.attrs["tracks"]) == list(a.attrs["tracks"])
+        for track, _, _ in shard_tracks:
+            np.testing.assert_equal(dict(a[track].attrs), dict(b[track].attrs))  # NaN tempo too
+            for name in a[track]:
+                np.testing.assert_array_equal(a[track][name][()], b[track][name][()])
 
 
 def test_temporaries_of_a_killed_attempt_are_removed(tmp_path, shard_tracks):
@@ -165,9 +180,11 @@ def test_temporaries_of_a_killed_attempt_are_removed(tmp_path, shard_tracks):
 # ---------------------------------------------------------------- SLURM: the job shape
 
 
-def test_slurm_dry_run_of_1000_tracks_has_at_most_25_extraction_jobs(tmp_path):
+@pytest.mark.parametrize("per_job, jobs", [(None, 2), (50, 16)])
+def test_slurm_dry_run_of_1000_tracks_has_at_most_25_extraction_jobs(tmp_path, per_job, jobs):
     """The shape bounds submissions: no job grouping in the profile, and 1000 tracks of 10
-    genres are 16 extraction jobs (empty placeholder files: a dry run reads no audio)."""
+    genres are 2 extraction jobs at the default features.tracks_per_job (500), 16 at 50
+    (empty placeholder files: a dry run reads no audio)."""
     profile = yaml.safe_load((ROOT / "profiles" / "slurm" / "config.yaml").read_text())
     assert "groups" not in profile and "group-components" not in profile
     audio = tmp_path / "audio"
@@ -176,7 +193,10 @@ def test_slurm_dry_run_of_1000_tracks_has_at_most_25_extraction_jobs(tmp_path):
         for i in range(100):
             (audio / f"genre{g}" / f"genre{g}.{i:05d}.wav").touch()
     overlay = tmp_path / "folder.yaml"
-    overlay.write_text(yaml.safe_dump({"dataset": {"source": "folder", "folder": str(audio)}}))
+    settings = {"dataset": {"source": "folder", "folder": str(audio)}}
+    if per_job:
+        settings["features"] = {"tracks_per_job": per_job}
+    overlay.write_text(yaml.safe_dump(settings))
     result = subprocess.run(
         [sys.executable, "-m", "snakemake", "--profile", "profiles/slurm", "-n", "--quiet=rules",
          "results/features/dataset.h5", "--snakefile", str(ROOT / "Snakefile"),
@@ -190,6 +210,6 @@ def test_slurm_dry_run_of_1000_tracks_has_at_most_25_extraction_jobs(tmp_path):
         parts = line.split()
         if len(parts) == 2 and parts[1].isdigit():
             counts[parts[0]] = int(parts[1])
-    assert counts["extract_features"] == 16, output[-3000:]
-    assert counts["total"] == 17  # + the merge
+    assert counts["extract_features"] == jobs, output[-3000:]
+    assert counts["total"] == jobs + 1  # + the merge
     assert "group" not in output.lower()
