@@ -33,6 +33,7 @@ import librosa
 import numpy as np
 import scipy.fft
 import scipy.signal
+import threadpoolctl
 
 from . import __version__
 from .audio import AudioError, load_audio
@@ -275,6 +276,13 @@ def _extract_entry(entry, **kwargs):
     return extract_track(audio, track, label, **kwargs)
 
 
+def _one_blas_thread():
+    # The job's threads are the workers; BLAS threads on top (OMP_NUM_THREADS is the
+    # job's threads) would oversubscribe the cores, and OpenBLAS's spinning threads
+    # then make each worker several times slower.
+    threadpoolctl.threadpool_limits(1)
+
+
 @contextlib.contextmanager
 def _extracted(extract, tracks, workers):
     """``extract`` of each track, in order: here, or in ``workers`` forked processes."""
@@ -285,7 +293,9 @@ def _extracted(extract, tracks, workers):
     # compiled functions in place; a worker that dies breaks the pool loudly.
     extract_features(np.sin(np.arange(SR, dtype=np.float32) * 0.05))
     context = multiprocessing.get_context("fork")
-    pool = concurrent.futures.ProcessPoolExecutor(workers, mp_context=context)
+    pool = concurrent.futures.ProcessPoolExecutor(
+        workers, mp_context=context, initializer=_one_blas_thread
+    )
     try:
         yield pool.map(extract, tracks)
     finally:
