@@ -279,7 +279,8 @@ def _extract_entry(entry, **kwargs):
 def _one_blas_thread():
     # The job's threads are the workers; BLAS threads on top (OMP_NUM_THREADS is the
     # job's threads) would oversubscribe the cores, and OpenBLAS's spinning threads
-    # then make each worker several times slower.
+    # then make each worker several times slower. One thread everywhere also keeps the
+    # features bit for bit the same whatever the threads (BLAS sums in another order).
     threadpoolctl.threadpool_limits(1)
 
 
@@ -287,7 +288,8 @@ def _one_blas_thread():
 def _extracted(extract, tracks, workers):
     """``extract`` of each track, in order: here, or in ``workers`` forked processes."""
     if workers == 1:
-        yield map(extract, tracks)
+        with threadpoolctl.threadpool_limits(1):  # the same sums as in a worker
+            yield map(extract, tracks)
         return
     # Forked after the warm-up, the workers start with librosa's lazy imports and
     # compiled functions in place; a worker that dies breaks the pool loudly.
