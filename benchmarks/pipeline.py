@@ -116,24 +116,26 @@ def time_workflow(folder, workdir, cores):
 
 def breakdown(workdir, wall, cores):
     """Seconds of the workflow's parts, from the jobs' own logs."""
-    imports = extracting = process = 0.0
+    imports = extracting = job_wall = core_seconds = 0.0
     jobs = 0
     for log in (workdir / "results/logs/extract_features").rglob("*.log"):
         text = log.read_text()
         jobs += 1
-        imports += float(re.search(r"imports took ([\d.]+) s", text).group(1))
+        start = re.search(r"(\d+) processes \(imports took ([\d.]+) s", text)
+        imports += float(start.group(2))
         done = re.search(r"([\d.]+) s extracting, ([\d.]+) s in this process", text)
         extracting += float(done.group(1))
-        process += float(done.group(2))
+        job_wall += float(done.group(2))
+        core_seconds += float(done.group(2)) * int(start.group(1))  # cores the job held
     merge = pd.read_csv(workdir / "results/benchmarks/merge_features/merge.tsv", sep="\t")["s"].iloc[0]
     return {
         "extraction jobs": jobs,
         "seconds in extraction jobs: imports": imports,
         "extracting (first track pays librosa's lazy imports)": extracting,
-        "in extraction processes": process,
+        "extraction jobs' wall time": job_wall,
         "merge job": merge,
-        # what the extraction processes and the merge do not explain, on `cores` cores
-        "wall left to Snakemake and process launches": wall - process / cores - merge,
+        # what the extraction jobs (spread over `cores` cores) and the merge do not explain
+        "wall left to Snakemake and process launches": wall - core_seconds / cores - merge,
     }
 
 

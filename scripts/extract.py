@@ -17,8 +17,8 @@ from genreflow.features import extract_shard_file  # noqa: E402
 params = snakemake.params  # noqa: F821
 # track ids are <label>/<stem>
 tracks = [(track, track.split("/")[0], audio) for track, audio in zip(params.tracks, snakemake.input)]  # noqa: F821
-log.info("shard %s: %d tracks (imports took %.1f s)", snakemake.output[0], len(tracks),  # noqa: F821
-         time.perf_counter() - _started)
+log.info("shard %s: %d tracks, %d processes (imports took %.1f s)", snakemake.output[0],  # noqa: F821
+         len(tracks), min(snakemake.threads, len(tracks)), time.perf_counter() - _started)  # noqa: F821
 counts = extract_shard_file(
     tracks,
     snakemake.output[0],  # noqa: F821
