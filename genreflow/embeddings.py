@@ -1,36 +1,26 @@
 """Pretrained music embeddings: musicnn (Pons & Serra, 2019) rebuilt in Keras 3.
 
-The weights are the TensorFlow 1 checkpoints that ship inside the PyPI package
-``musicnn==0.1.0`` (installed with ``pip install --no-deps``; its metadata asks for
-numpy<1.17 and a full ``tensorflow``). The package is imported only to find those files;
-its own graph code is not used: it needs ``tf_keras`` and graph mode, and under numpy 2
-its preprocessing overflows (``log10(10000 * mel.astype(float16) + 1)`` stays float16,
-reaches inf, and every window with an inf gets the same output). Here the network is
-rebuilt layer for layer with Keras 3, loaded from the checkpoint with TensorFlow's
-checkpoint reader, and its input is computed in float32. Nothing is downloaded.
+The weights are the TensorFlow 1 checkpoints shipped in the PyPI package ``musicnn==0.1.0``
+(installed with ``pip install --no-deps``: its metadata asks for numpy<1.17 and a full
+``tensorflow``); the package is imported only to find them. Its graph code is not used: it
+needs ``tf_keras`` and graph mode, and under numpy 2 its preprocessing overflows
+(``log10(10000 * mel.astype(float16) + 1)`` stays float16 and reaches inf). Here the network
+is rebuilt layer for layer with Keras 3, loaded with TensorFlow's checkpoint reader, and fed
+float32 input. Nothing is downloaded. ``tests/test_embeddings.py`` checks the rebuild
+against the original graph's outputs (``tests/data/musicnn_reference.npz``).
 
-``tests/test_embeddings.py`` checks the rebuild against reference outputs of the
-original graph (``tests/data/musicnn_reference.npz``, made by
-``tests/data/make_musicnn_fixture.py``).
+Per track: :func:`musicnn_input` (waveform -> ``(n_windows, 187, 96)`` log-mel windows),
+:func:`load_musicnn` (the Keras model, once per process and model), :func:`embed` (both,
+returning per-window :data:`OUTPUTS`).
 
-Pipeline, per track:
-
-1. :func:`musicnn_input`: waveform -> ``(n_windows, 187, 96)`` log-mel windows (16 kHz,
-   n_fft 512, hop 256, 96 mel bands, ``log10(10000 * mel + 1)``), non-overlapping 3-s
-   windows; a track shorter than one window gives zero windows.
-2. :func:`load_musicnn`: the Keras model (built and loaded once per process and model).
-3. :func:`embed`: both, returning per-window arrays (:data:`OUTPUTS`).
-
-The network (``MSD_musicnn`` and ``MTT_musicnn`` share it; only the weights differ):
-batch norm on the input; a front end of two "timbral" convolutions (204 filters,
-7 x 38 and 7 x 67 over time x mel, valid over mel, time zero-padded by 3) and three
-"temporal" ones (51 filters, 128 x 1, 64 x 1, 32 x 1, same padding), each ReLU, batch
-norm and a max over the mel axis, concatenated to 561 channels a frame; a mid end of
-three 64-filter convolutions over time (width 7, same padding, ReLU, batch norm), the
-2nd and 3rd with residual adds, concatenated with the front end to 753 channels; a back
-end of max and mean over time (753 each), batch norm, dense 200 + ReLU + batch norm (the
-penultimate embedding) and dense 50 + sigmoid (tag probabilities). Batch norm uses
-TensorFlow 1's epsilon, 1e-3 (Keras' default too).
+The network (``MSD_musicnn`` and ``MTT_musicnn`` differ only in weights): batch norm on the
+input; a front end of two "timbral" convolutions (204 filters, 7 x 38 and 7 x 67 over
+time x mel, valid over mel, time zero-padded by 3) and three "temporal" ones (51 filters,
+128/64/32 x 1, same padding), each ReLU, batch norm and a max over mel, concatenated to 561
+channels a frame; a mid end of three 64-filter convolutions over time (width 7, ReLU, batch
+norm), the 2nd and 3rd residual, concatenated with the front end to 753 channels; a back end
+of max and mean over time, batch norm, dense 200 + ReLU + batch norm (the penultimate
+embedding) and dense 50 + sigmoid (tag probabilities). Batch norm epsilon is 1e-3 (TF1's).
 """
 
 from __future__ import annotations
@@ -70,39 +60,6 @@ N_TAGS = 50
 BATCH_NORM_EPSILON = 1e-3
 
 
-# --- input -----------------------------------------------------------------------------
-
-
-def log_mel(y, sr):
-    """The log-compressed mel spectrogram musicnn was trained on.
-
-    Parameters
-    ----------
-    y : array_like, shape (n_samples,)
-        Mono waveform.
-    sr : int
-        Its sampling rate; resampled to 16 kHz (librosa's default ``soxr_hq``, as
-        ``librosa.load(path, sr=16000)`` does) when it differs.
-
-    Returns
-    -------
-    numpy.ndarray, shape (n_frames, 96), float32
-        ``log10(10000 * mel + 1)`` of the 96-band power mel spectrogram (n_fft 512,
-        hop 256, centred frames), time first. Computed in float32 throughout.
-    """
-    y = np.asarray(y, dtype=np.float32)
-    if sr != MUSICNN_SR:
-        y = librosa.resample(y, orig_sr=sr, target_sr=MUSICNN_SR)
-    mel = librosa.feature.melspectrogram(
-        y=y,
-        sr=MUSICNN_SR,
-        n_fft=MUSICNN_N_FFT,
-        hop_length=MUSICNN_HOP_LENGTH,
-        n_mels=MUSICNN_N_MELS,
-    ).astype(np.float32)
-    return np.log10(np.float32(10000) * mel + np.float32(1)).T
-
-
 def windows(frames, length=MUSICNN_N_FRAMES):
     """Cut ``(n_frames, n_bands)`` into non-overlapping windows of ``length`` frames.
 
@@ -115,8 +72,7 @@ def windows(frames, length=MUSICNN_N_FRAMES):
     Returns
     -------
     numpy.ndarray, shape (n_frames // length, length, n_bands)
-        The windows from the first frame on; the frames after the last whole window are
-        dropped. Zero windows when the input is shorter than one window.
+        The windows from the first frame on, the tail dropped (none for a short input).
     """
     n = frames.shape[0] // length
     return np.ascontiguousarray(frames[: n * length].reshape(n, length, frames.shape[1]))
@@ -130,15 +86,23 @@ def musicnn_input(y, sr):
     y : array_like, shape (n_samples,)
         Mono waveform.
     sr : int
-        Its sampling rate.
+        Its sampling rate; resampled to 16 kHz (librosa's default ``soxr_hq``, as
+        ``librosa.load(path, sr=16000)`` does) when it differs.
 
     Returns
     -------
     numpy.ndarray, shape (n_windows, 187, 96), float32
-        :func:`log_mel` cut by :func:`windows`. A 30-s track gives 10 windows; a track
-        shorter than 187 frames (about 2.98 s) gives none.
+        ``log10(10000 * mel + 1)`` of the 96-band power mel spectrogram (n_fft 512, hop
+        256, centred frames), computed in float32 and cut by :func:`windows`. A 30-s track
+        gives 10 windows; one shorter than 187 frames (about 2.98 s) gives none.
     """
-    return windows(log_mel(y, sr))
+    y = np.asarray(y, dtype=np.float32)
+    if sr != MUSICNN_SR:
+        y = librosa.resample(y, orig_sr=sr, target_sr=MUSICNN_SR)
+    mel = librosa.feature.melspectrogram(
+        y=y, sr=MUSICNN_SR, n_fft=MUSICNN_N_FFT, hop_length=MUSICNN_HOP_LENGTH, n_mels=MUSICNN_N_MELS
+    ).astype(np.float32)
+    return windows(np.log10(np.float32(10000) * mel + np.float32(1)).T)
 
 
 def n_windows(n_samples, sr):
@@ -151,15 +115,10 @@ def n_windows(n_samples, sr):
     return (1 + n16 // MUSICNN_HOP_LENGTH) // MUSICNN_N_FRAMES
 
 
-# --- weights ---------------------------------------------------------------------------
-
-
 def checkpoint_prefix(model="MSD_musicnn"):
     """Path prefix of a musicnn checkpoint inside the installed ``musicnn`` package.
 
-    The package's checkpoints have an empty base name (``MSD_musicnn/.index``,
-    ``MSD_musicnn/.data-00000-of-00001``), so the prefix is the folder with a trailing
-    separator.
+    The folder with a trailing separator: the files have an empty base name (``.index``).
 
     Raises
     ------
@@ -179,55 +138,25 @@ def checkpoint_prefix(model="MSD_musicnn"):
     return f"{folder}/"
 
 
-def read_checkpoint(prefix):
-    """Every trained variable of a TensorFlow 1 checkpoint, by name.
-
-    Parameters
-    ----------
-    prefix : str
-        Checkpoint prefix (:func:`checkpoint_prefix`).
-
-    Returns
-    -------
-    dict of str to numpy.ndarray
-        ``{"conv2d/kernel": ..., "batch_normalization_3/moving_mean": ...}``, without the
-        optimiser's slots (``*/Adam``, ``*/Adam_1``, ``beta1_power``, ``beta2_power``).
-    """
-    import tensorflow as tf
-
-    # tf.train.load_checkpoint reads a folder path as "the latest checkpoint in it" (the
-    # `checkpoint` file, which names the author's machine); the reader takes the prefix.
-    reader = tf.compat.v1.train.NewCheckpointReader(prefix)
-    names = reader.get_variable_to_shape_map()
-    return {
-        name: reader.get_tensor(name) for name in names if "Adam" not in name and not name.endswith("_power")
-    }
-
-
-# --- network ---------------------------------------------------------------------------
-
-
 def build_musicnn():
     """The musicnn network as a Keras model, untrained.
 
     Returns
     -------
     model : keras.Model
-        Input ``(batch, 187, 96)`` log-mel windows; outputs a dict with
-        :data:`OUTPUTS`' keys: ``penultimate`` (batch, 200), ``max_pool`` and
-        ``mean_pool`` (batch, 753), ``taggram`` (batch, 50) sigmoid probabilities.
+        Input ``(batch, 187, 96)`` log-mel windows; outputs a dict of :data:`OUTPUTS`
+        (``taggram``: sigmoid probabilities).
     scopes : dict of str to keras.layers.Layer
-        The layer that takes each checkpoint scope's weights (``"conv2d_5"`` -> the first
-        mid-end convolution): TensorFlow 1 named layers by creation order.
+        The layer taking each checkpoint scope's weights (``"conv2d_5"``: the first mid-end
+        convolution), as TensorFlow 1 named layers by creation order.
     signs : dict of str to (keras.layers.Layer, str)
         Per front-end convolution scope, its per-channel ``sign`` layer and the scope of
-        the batch norm whose scale's sign it takes (see ``front_block`` below).
+        the batch norm whose scale's sign it takes (see ``front_block``).
     """
     import keras
     from keras import layers, ops
 
-    scopes = {}
-    signs = {}
+    scopes, signs = {}, {}
     counters = {"conv2d": 0, "batch_normalization": 0, "dense": 0}
     last = {}  # the latest scope of each kind
 
@@ -263,18 +192,14 @@ def build_musicnn():
 
     # front end: timbral (valid over mel, time padded by hand) and temporal blocks
     padded = layers.ZeroPadding2D(((TIMBRAL_LENGTH // 2, TIMBRAL_LENGTH // 2), (0, 0)))(x)
-    front = [
-        front_block(padded, TIMBRAL_FILTERS, (TIMBRAL_LENGTH, width), "valid") for width in TIMBRAL_WIDTHS
-    ]
+    front = [front_block(padded, TIMBRAL_FILTERS, (TIMBRAL_LENGTH, w), "valid") for w in TIMBRAL_WIDTHS]
     front += [front_block(x, TEMPORAL_FILTERS, (length, 1), "same") for length in TEMPORAL_LENGTHS]
     front = layers.Concatenate(axis=-1)(front)  # (batch, time, 561)
 
     # mid end: the checkpoint's (7, C, 1, 64) Conv2D kernels are 1-D convolutions over time
     def mid_block(h):
-        conv = scoped(
-            "conv2d", layers.Conv1D(MIDEND_FILTERS, MIDEND_LENGTH, padding="same", activation="relu")
-        )
-        return batch_norm(conv(h))
+        conv = layers.Conv1D(MIDEND_FILTERS, MIDEND_LENGTH, padding="same", activation="relu")
+        return batch_norm(scoped("conv2d", conv)(h))
 
     mid1 = mid_block(front)
     mid2 = layers.Add()([mid_block(mid1), mid1])
@@ -287,35 +212,9 @@ def build_musicnn():
     pooled = layers.Flatten()(ops.stack([max_pool, mean_pool], axis=-1))
     hidden = scoped("dense", layers.Dense(BACKEND_UNITS, activation="relu"))(batch_norm(pooled))
     penultimate = batch_norm(hidden)
-    logits = scoped("dense", layers.Dense(N_TAGS))(penultimate)
-    outputs = {
-        "penultimate": penultimate,
-        "max_pool": max_pool,
-        "mean_pool": mean_pool,
-        "taggram": layers.Activation("sigmoid")(logits),
-    }
+    taggram = layers.Activation("sigmoid")(scoped("dense", layers.Dense(N_TAGS))(penultimate))
+    outputs = {"penultimate": penultimate, "max_pool": max_pool, "mean_pool": mean_pool, "taggram": taggram}
     return keras.Model(spectrogram, outputs, name="musicnn"), scopes, signs
-
-
-def layer_weights(layer, scope, variables):
-    """The checkpoint's arrays for one layer, in the order ``layer.set_weights`` takes.
-
-    Parameters
-    ----------
-    layer : keras.layers.Layer
-        A ``BatchNormalization``, ``Dense``, ``Conv2D`` or ``Conv1D`` layer.
-    scope : str
-        Its checkpoint scope (``"batch_normalization_4"``).
-    variables : dict of str to numpy.ndarray
-        :func:`read_checkpoint`'s result.
-    """
-    if "normalization" in type(layer).__name__.lower():
-        names = ("gamma", "beta", "moving_mean", "moving_variance")
-        return [variables[f"{scope}/{name}"] for name in names]
-    kernel = variables[f"{scope}/kernel"]
-    if kernel.ndim == 4 and len(layer.kernel.shape) == 3:  # (7, C, 1, 64) -> (7, C, 64)
-        kernel = kernel.reshape(kernel.shape[0], kernel.shape[1], kernel.shape[3])
-    return [kernel, variables[f"{scope}/bias"]]
 
 
 @functools.cache
@@ -341,25 +240,40 @@ def load_musicnn(model="MSD_musicnn"):
     ValueError
         For an unknown model, or a checkpoint whose variables do not all fit the network.
     """
-    variables = read_checkpoint(checkpoint_prefix(model))
+    prefix = checkpoint_prefix(model)
+    import tensorflow as tf
+
+    # tf.train.load_checkpoint reads a folder as "the latest checkpoint in it" (the
+    # `checkpoint` file, which names the author's machine); the reader takes the prefix.
+    reader = tf.compat.v1.train.NewCheckpointReader(prefix)
+    variables = {  # the trained variables: not the optimiser's (*/Adam*, beta1_power, ...)
+        name: reader.get_tensor(name)
+        for name in reader.get_variable_to_shape_map()
+        if "Adam" not in name and not name.endswith("_power")
+    }
     network, scopes, signs = build_musicnn()
     used = set()
     for scope, layer in scopes.items():
-        weights = layer_weights(layer, scope, variables)
+        if "normalization" in type(layer).__name__.lower():
+            weights = [variables[f"{scope}/{n}"] for n in ("gamma", "beta", "moving_mean", "moving_variance")]
+        else:
+            kernel = variables[f"{scope}/kernel"]
+            if kernel.ndim == 4 and len(layer.kernel.shape) == 3:  # (7, C, 1, 64) -> (7, C, 64)
+                kernel = kernel.reshape(kernel.shape[0], kernel.shape[1], kernel.shape[3])
+            weights = [kernel, variables[f"{scope}/bias"]]
         expected = [tuple(w.shape) for w in layer.get_weights()]
         if [w.shape for w in weights] != expected:
-            raise ValueError(
-                f"{model}: {scope} has shapes {[w.shape for w in weights]}, the network {expected}"
-            )
+            shapes = [w.shape for w in weights]
+            raise ValueError(f"{model}: {scope} has shapes {shapes}, the network {expected}")
+        if scope in signs:
+            # the max over mel comes before batch norm: its negative-scale channels need
+            # the min, taken as the max of the negated convolution
+            sign, bn_scope = signs[scope]
+            flip = np.where(variables[f"{bn_scope}/gamma"] < 0, -1, 1).astype(np.float32)
+            weights = [w * flip for w in weights]
+            sign.set_weights([flip.reshape(1, -1, 1)])
         layer.set_weights(weights)
         used.update(name for name in variables if name.startswith(f"{scope}/"))
-    for conv_scope, (sign, bn_scope) in signs.items():
-        # the max over mel comes before batch norm: its negative-scale channels need
-        # the min, taken as the max of the negated convolution
-        flip = np.where(variables[f"{bn_scope}/gamma"] < 0, -1, 1).astype(np.float32)
-        kernel, bias = layer_weights(scopes[conv_scope], conv_scope, variables)
-        scopes[conv_scope].set_weights([kernel * flip, bias * flip])
-        sign.set_weights([flip.reshape(1, -1, 1)])
     unused = sorted(set(variables) - used)
     if unused:
         raise ValueError(f"{model}: checkpoint variables the network does not use: {unused}")
