@@ -52,8 +52,15 @@ def folder_tracks(root, extensions=AUDIO_EXTENSIONS):
         raise FileNotFoundError(
             f"dataset.folder '{root}' is not a folder; set it to the folder holding one sub-folder per genre"
         )
-    root = _genre_root(root, extensions)
     suffixes = {f".{e.lower()}" for e in extensions}
+
+    def holds_genres(folder):  # any sub-folder with audio files
+        subfolders = (d for d in folder.iterdir() if d.is_dir())
+        return any(any(f.suffix.lower() in suffixes for f in d.iterdir()) for d in subfolders)
+
+    if not holds_genres(root):
+        known = [root / name for name in KNOWN_SUBFOLDERS if (root / name).is_dir()]
+        root = next((folder for folder in known if holds_genres(folder)), root)
     rows = []
     for label_dir in sorted(p for p in root.iterdir() if p.is_dir()):
         for path in sorted(label_dir.iterdir()):
@@ -129,12 +136,6 @@ def shard_index(track, n_shards):
     return int.from_bytes(digest, "big") % n_shards
 
 
-def shard_name(index, n_shards):
-    """File stem of a shard, e.g. ``"1-of-4"`` (the count in the name: a split shard
-    is a new file, never an old one with other tracks)."""
-    return f"{index}-of-{n_shards}"
-
-
 def assign_shards(tracks, tracks_per_job):
     """Add a ``shard`` column to a track list: the extraction job of each track.
 
@@ -166,7 +167,8 @@ def assign_shards(tracks, tracks_per_job):
     """
     out = tracks.copy()
     n = shard_count(len(out), tracks_per_job)
-    out["shard"] = [shard_name(shard_index(track, n), n) for track in out["track"]]
+    # the count in the name: a split shard is a new file, never an old one with other tracks
+    out["shard"] = [f"{shard_index(track, n)}-of-{n}" for track in out["track"]]
     return out
 
 
@@ -202,22 +204,6 @@ def unpack_archive(archive, dest):
     """Unpack a tar archive into ``dest`` (atomically: a temp folder renamed at the end)."""
     with atomic_path(dest) as tmp, tarfile.open(archive) as tar:
         tar.extractall(tmp, filter="data")
-
-
-def _genre_root(root, extensions):
-    suffixes = {f".{e.lower()}" for e in extensions}
-
-    def has_audio_subfolders(folder):
-        return any(
-            p.is_dir() and any(q.suffix.lower() in suffixes for q in p.iterdir()) for p in folder.iterdir()
-        )
-
-    if has_audio_subfolders(root):
-        return root
-    for name in KNOWN_SUBFOLDERS:
-        if (root / name).is_dir() and has_audio_subfolders(root / name):
-            return root / name
-    return root
 
 
 def _checked(tracks, where):

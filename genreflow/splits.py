@@ -13,8 +13,6 @@ from sklearn.model_selection import StratifiedKFold, train_test_split
 
 from genreflow.constants import AUDIO_EXTENSIONS
 
-SPLIT_COLUMNS = ["track", "label", "part", "fold"]
-
 
 def stratified_split(tracks, labels, test_size=0.25, valid_size=0.0, seed=0):
     """Hold out a stratified, seeded share of tracks for testing (the study's 75/25).
@@ -36,18 +34,14 @@ def stratified_split(tracks, labels, test_size=0.25, valid_size=0.0, seed=0):
     pandas.DataFrame
         Columns ``track, label, part, fold`` (fold 0), sorted by track.
     """
-    tracks = np.asarray(tracks)
-    labels = np.asarray(labels)
+    tracks, labels = np.asarray(tracks), np.asarray(labels)
     _check_stratifiable(labels, 2, "stratified")
-    train, test = train_test_split(
-        np.arange(len(tracks)), test_size=test_size, stratify=labels, random_state=seed
-    )
+    rows = np.arange(len(tracks))
+    train, test = train_test_split(rows, test_size=test_size, stratify=labels, random_state=seed)
     part = np.full(len(tracks), "train", dtype=object)
     part[test] = "test"
     if valid_size > 0:
-        _, valid = train_test_split(
-            train, test_size=valid_size, stratify=labels[train], random_state=seed
-        )
+        _, valid = train_test_split(train, test_size=valid_size, stratify=labels[train], random_state=seed)
         part[valid] = "valid"
     return _frame(tracks, labels, part, np.zeros(len(tracks), dtype=int))
 
@@ -60,8 +54,7 @@ def kfold_split(tracks, labels, n_folds=5, seed=0):
     pandas.DataFrame
         Columns ``track, label, part, fold`` with ``part == "cv"``.
     """
-    tracks = np.asarray(tracks)
-    labels = np.asarray(labels)
+    tracks, labels = np.asarray(tracks), np.asarray(labels)
     _check_stratifiable(labels, n_folds, "kfold")
     fold = np.zeros(len(tracks), dtype=int)
     folds = StratifiedKFold(n_splits=n_folds, shuffle=True, random_state=seed)
@@ -73,23 +66,17 @@ def kfold_split(tracks, labels, n_folds=5, seed=0):
 def read_list_file(path):
     """Track ids from a list file such as ``train_filtered.txt``.
 
-    Each line is ``<label>/<file>``; the extension is dropped so ``blues/blues.00000.au``
-    names the same track as ``blues/blues.00000.wav``.
+    Each line is ``<label>/<file>``; an audio extension is dropped so
+    ``blues/blues.00000.au`` names the same track as ``blues/blues.00000.wav``.
     """
     ids = []
     for line in Path(path).read_text().splitlines():
         line = line.strip()
         if line and not line.startswith("#"):
-            ids.append(track_id_from_path(line))
+            file = Path(line)
+            stem = file.name.rsplit(".", 1)[0] if file.suffix.lstrip(".") in AUDIO_EXTENSIONS else file.name
+            ids.append(f"{file.parent.name}/{stem}")
     return ids
-
-
-def track_id_from_path(relpath):
-    """``<label>/<stem>`` from ``<label>/<stem>.<ext>`` (any extension, or none)."""
-    path = Path(relpath)
-    stem = path.name.rsplit(".", 1)[0] if path.suffix.lstrip(".") in AUDIO_EXTENSIONS else path.name
-    return f"{path.parent.name}/{stem}"
-
 
 
 def lists_split(tracks, labels, list_files):
@@ -125,13 +112,9 @@ def lists_split(tracks, labels, list_files):
         "missing_from_data": sorted(t for t in part_of if t not in label_of),
         "not_in_lists": sorted(t for t in label_of if t not in part_of),
     }
-    split = _frame(
-        np.asarray(kept, dtype=object),
-        np.asarray([label_of[t] for t in kept], dtype=object),
-        np.asarray([part_of[t] for t in kept], dtype=object),
-        np.zeros(len(kept), dtype=int),
-    )
-    return split, report
+    labels, parts = [label_of[t] for t in kept], [part_of[t] for t in kept]
+    columns = (np.asarray(c, dtype=object) for c in (kept, labels, parts))
+    return _frame(*columns, np.zeros(len(kept), dtype=int)), report
 
 
 def iter_folds(split):
@@ -152,8 +135,7 @@ def iter_folds(split):
 
 def split_summary(split):
     """Counts of tracks per label (rows) and part (columns), with totals."""
-    table = pd.crosstab(split["label"], split["part"], margins=True, margins_name="total")
-    return table
+    return pd.crosstab(split["label"], split["part"], margins=True, margins_name="total")
 
 
 def _check_stratifiable(labels, needed, method):
