@@ -19,21 +19,12 @@ import soundfile as sf
 
 from genreflow.constants import SR
 
-
 # libsndfile logs "data : <declared> (should be <actual>)" when a WAV's data chunk
 # claims more bytes than the file holds: a cut download or an interrupted copy.
 _DATA_SIZE_MISMATCH = re.compile(r"^data\s*:\s*(\d+)\s*\(should be (\d+)\)", re.MULTILINE)
 # Streaming writers leave a placeholder size (0 or 0xFFFFFFFF) there; not a truncation.
 _PLACEHOLDER_SIZES = (0, 0xFFFFFFFF, 0x7FFFFFFF)
-_SAMPLE_BYTES = {
-    "PCM_U8": 1,
-    "PCM_S8": 1,
-    "PCM_16": 2,
-    "PCM_24": 3,
-    "PCM_32": 4,
-    "FLOAT": 4,
-    "DOUBLE": 8,
-}
+_SAMPLE_BYTES = {"PCM_U8": 1, "PCM_S8": 1, "PCM_16": 2, "PCM_24": 3, "PCM_32": 4, "FLOAT": 4, "DOUBLE": 8}
 
 
 class AudioError(Exception):
@@ -93,36 +84,26 @@ def load_audio(path, sr=SR):
 
 
 def _read_soundfile(path):
-    """Read with libsndfile as ``librosa.load`` does; down-mix; refuse truncated WAVs."""
+    """Read with libsndfile as ``librosa.load`` does; down-mix; refuse a truncated WAV (its
+    header declares more audio than the file holds)."""
     with sf.SoundFile(path) as f:
-        _check_not_truncated(path, f)
+        match = _DATA_SIZE_MISMATCH.search(f.extra_info)
+        declared, actual = (int(g) for g in match.groups()) if match else (0, 0)  # 0: a placeholder
+        if declared not in _PLACEHOLDER_SIZES and declared > actual:
+            width = _SAMPLE_BYTES.get(f.subtype)
+            if width:
+                per_second = width * f.channels * f.samplerate
+                sizes = f"{declared / per_second:.1f} s of audio but it holds {actual / per_second:.1f} s"
+            else:
+                sizes = f"{declared} bytes of audio but it holds {actual}"
+            reason = f"truncated file: its header declares {sizes} (an incomplete copy or download; "
+            raise AudioError(path, reason + "replace or remove it)")
         data = f.read(dtype="float32", always_2d=True)  # (frames, channels)
         native_sr = f.samplerate
     if data.shape[1] == 1:
         return data[:, 0], native_sr
     # Channels first, as librosa.load hands them to librosa.to_mono (their mean).
     return librosa.to_mono(data.T), native_sr
-
-
-def _check_not_truncated(path, f):
-    """Raise AudioError when the header declares more audio than the file holds."""
-    match = _DATA_SIZE_MISMATCH.search(f.extra_info)
-    if match is None:
-        return
-    declared, actual = (int(g) for g in match.groups())
-    if declared in _PLACEHOLDER_SIZES or declared <= actual:
-        return
-    width = _SAMPLE_BYTES.get(f.subtype)
-    if width:
-        per_second = width * f.channels * f.samplerate
-        sizes = f"{declared / per_second:.1f} s of audio but it holds {actual / per_second:.1f} s"
-    else:
-        sizes = f"{declared} bytes of audio but it holds {actual}"
-    raise AudioError(
-        path,
-        f"truncated file: its header declares {sizes} (an incomplete copy or download; "
-        "replace or remove it)",
-    )
 
 
 def _read_audioread(path, soundfile_error):
@@ -133,10 +114,7 @@ def _read_audioread(path, soundfile_error):
             warnings.simplefilter("ignore", (UserWarning, FutureWarning))
             y, native_sr = librosa.load(path, sr=None, mono=True)
     except Exception as exc:  # audioread raises several unrelated types
-        libsndfile_says = getattr(soundfile_error, "error_string", str(soundfile_error))
-        raise AudioError(
-            path,
-            f"cannot decode as audio (libsndfile: {libsndfile_says}; audioread: "
-            f"{type(exc).__name__} {exc}".rstrip() + "); not an audio file, or a damaged one",
-        ) from exc
+        says = getattr(soundfile_error, "error_string", str(soundfile_error))
+        reason = f"cannot decode as audio (libsndfile: {says}; audioread: {type(exc).__name__} {exc}".rstrip()
+        raise AudioError(path, reason + "); not an audio file, or a damaged one") from exc
     return y, native_sr

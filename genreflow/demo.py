@@ -29,14 +29,8 @@ GENRE_STYLES = {
     "rock": dict(bpm=(110, 140), swing=0.0, chord="power", timbre="saw", drums="backbeat", offbeat=False, drive=0.6, noise=0.015, bass="root"),
 }
 
-CHORDS = {
-    "major": (0, 4, 7),
-    "minor": (0, 3, 7),
-    "dom7": (0, 4, 7, 10),
-    "minor7": (0, 3, 7, 10),
-    "maj7": (0, 4, 7, 11),
-    "power": (0, 7, 12),
-}
+CHORDS = {"major": (0, 4, 7), "minor": (0, 3, 7), "dom7": (0, 4, 7, 10), "minor7": (0, 3, 7, 10),
+          "maj7": (0, 4, 7, 11), "power": (0, 7, 12)}
 PROGRESSIONS = ((0, 5, 7, 5), (0, 9, 5, 7), (0, 7, 9, 5), (0, 5, 0, 7))
 # drum hits per 16th step of a bar: kick, snare, hat
 DRUM_PATTERNS = {
@@ -49,11 +43,6 @@ DRUM_PATTERNS = {
     "double": ("xxxxxxxxxxxxxxxx", "....x.......x...", "x.x.x.x.x.x.x.x."),
     "onedrop": ("........x.......", "........x.......", "..x...x...x...x."),
 }
-
-
-def track_seed(genre, index, seed=0):
-    """A stable 32-bit seed for one demo track (same inputs, same track, any machine)."""
-    return zlib.crc32(f"{seed}:{genre}:{index}".encode())
 
 
 def generate_track(genre, index, duration=30.0, seed=0, sr=SR):
@@ -80,7 +69,8 @@ def generate_track(genre, index, duration=30.0, seed=0, sr=SR):
     if genre not in GENRE_STYLES:
         raise KeyError(f"no demo style for genre '{genre}'; choose from {sorted(GENRE_STYLES)}")
     style = GENRE_STYLES[genre]
-    rng = np.random.default_rng(track_seed(genre, index, seed))
+    # a stable 32-bit seed: same inputs, same track, on any machine
+    rng = np.random.default_rng(zlib.crc32(f"{seed}:{genre}:{index}".encode()))
     n = int(round(duration * sr))
     out = np.zeros(n + sr, dtype=np.float64)  # one spare second for ringing notes
     bpm = rng.uniform(*style["bpm"])
@@ -88,10 +78,9 @@ def generate_track(genre, index, duration=30.0, seed=0, sr=SR):
     key = 45 + int(rng.integers(0, 12))  # MIDI note of the tonic (A2..G#3)
     progression = PROGRESSIONS[int(rng.integers(0, len(PROGRESSIONS)))]
     chord = CHORDS[style["chord"]]
-    levels = {"drums": rng.uniform(0.6, 1.0), "bass": rng.uniform(0.4, 0.7), "chords": rng.uniform(0.2, 0.4), "lead": rng.uniform(0.2, 0.4)}
-
-    n_steps = int(duration / step) + 1
-    for s in range(n_steps):
+    levels = {"drums": rng.uniform(0.6, 1.0), "bass": rng.uniform(0.4, 0.7)}
+    levels.update(chords=rng.uniform(0.2, 0.4), lead=rng.uniform(0.2, 0.4))
+    for s in range(int(duration / step) + 1):
         bar, pos = divmod(s, 16)
         # swing delays every second 8th note
         t = s * step + (style["swing"] * 2 * step if pos % 4 == 2 else 0.0)
@@ -112,7 +101,8 @@ def generate_track(genre, index, duration=30.0, seed=0, sr=SR):
         if chord_on:
             length = step * (1.5 if style["offbeat"] else 16)
             for interval in chord:
-                _add(out, start, _tone(midi_hz(root + 12 + interval), length, style["timbre"], sr) * levels["chords"] / len(chord))
+                tone = _tone(midi_hz(root + 12 + interval), length, style["timbre"], sr)
+                _add(out, start, tone * levels["chords"] / len(chord))
         if pos % 2 == 0 and rng.random() < 0.45:
             degree = chord[int(rng.integers(0, len(chord)))] + 12 * int(rng.integers(1, 3))
             _add(out, start, _tone(midi_hz(root + degree), step * 2, style["timbre"], sr) * levels["lead"])
@@ -191,9 +181,8 @@ def _add_bass(out, start, kind, root, pos, step, level, rng, sr):
         if pos == 0:
             _add(out, start, _tone(midi_hz(note), 16 * step, "sine", sr) * level * 0.6)
         return
-    if pos % 4:
-        if not (kind == "octave" and pos % 2 == 0):
-            return
+    if pos % 4 and not (kind == "octave" and pos % 2 == 0):
+        return
     if kind == "walk":
         note += (0, 4, 7, 9)[pos // 4]
     elif kind == "root5":
