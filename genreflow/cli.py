@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import logging
 import sys
@@ -12,24 +13,22 @@ def main(argv=None):
     """Entry point of ``genreflow`` and ``python -m genreflow``; returns the exit status."""
     parser = argparse.ArgumentParser(prog="genreflow", description=__doc__.split(":", 1)[0])
     commands = parser.add_subparsers(dest="command", required=True)
-    predict = commands.add_parser(
+    sub = commands.add_parser(
         "predict", help="classify audio files or folders with a model the workflow trained"
     )
-    predict.add_argument("audio", nargs="+", help="audio files or folders (wav, au, flac, ogg, mp3)")
-    predict.add_argument("--model", required=True, help="a model folder, results/models/<model>/<input>")
-    predict.add_argument("--format", choices=["table", "csv", "json"], default="table")
-    predict.add_argument("--timeline", action="store_true", help="genre per window (or 30-s excerpt) over time")
-    predict.add_argument("--trust", action="store_true", help="load a model folder whose files differ from its manifest")
-    predict.add_argument("--min-duration", type=float, default=5.0, help="shortest usable audio, seconds")
+    sub.add_argument("audio", nargs="+", help="audio files or folders (wav, au, flac, ogg, mp3)")
+    sub.add_argument("--model", required=True, help="a model folder, results/models/<model>/<input>")
+    sub.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    sub.add_argument("--timeline", action="store_true", help="genre per window (or 30-s excerpt) over time")
+    sub.add_argument(
+        "--trust", action="store_true", help="load a model folder whose files differ from its manifest"
+    )
+    sub.add_argument("--min-duration", type=float, default=5.0, help="shortest usable audio, seconds")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    return run_predict(args)
-
-
-def run_predict(args):
     from genreflow import predict
-    from genreflow.sources import audio_files
     from genreflow.provenance import UntrustedModelError
+    from genreflow.sources import audio_files
 
     try:
         trained = predict.load_trained(args.model, trust=args.trust)
@@ -41,9 +40,7 @@ def run_predict(args):
     if sys.stderr.isatty() and len(paths) > 1:
         from tqdm import tqdm
 
-        def progress(items):
-            return tqdm(items, desc="extracting", unit="file", file=sys.stderr)
-
+        progress = functools.partial(tqdm, desc="extracting", unit="file", file=sys.stderr)
     files, timeline, errors = predict.predict_files(trained, paths, args.min_duration, progress)
     for path, reason in errors.items():
         print(f"genreflow predict: {path}: {reason}", file=sys.stderr)

@@ -15,7 +15,6 @@ probability over them, the vote of training.
 
 from __future__ import annotations
 
-import logging
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,8 +31,6 @@ from genreflow.examples import make_source
 from genreflow.features import extract_shard_file
 from genreflow.jobs import classic_proba, vote_tracks
 from genreflow.provenance import check_manifest
-
-log = logging.getLogger(__name__)
 
 #: Samples of one whole-track excerpt: the N_FRAMES frames a model of whole tracks sees.
 EXCERPT_SAMPLES = N_FRAMES * HOP_LENGTH
@@ -56,10 +53,10 @@ class TrainedModel:
         if self.manifest["family"] == "classic":
             X = source.read(examples.index)
             return np.mean([classic_proba(m, X, self.classes) for m in self.models], axis=0)
-        from genreflow.models import neural
+        from genreflow.models.neural import predict_proba
 
         batch = int(self.manifest["training"]["batch_size"])
-        return np.mean([neural.predict_proba(m, source, examples, self.classes, batch) for m in self.models], axis=0)
+        return np.mean([predict_proba(m, source, examples, self.classes, batch) for m in self.models], axis=0)
 
 
 def load_trained(folder, trust=False):
@@ -90,8 +87,7 @@ def excerpt_spans(n_samples, min_duration=5.0, sr=SR):
     """
     if n_samples <= EXCERPT_SAMPLES:
         return [(0, n_samples)]
-    starts = range(0, n_samples, EXCERPT_SAMPLES)
-    spans = [(s, min(s + EXCERPT_SAMPLES, n_samples)) for s in starts]
+    spans = [(s, min(s + EXCERPT_SAMPLES, n_samples)) for s in range(0, n_samples, EXCERPT_SAMPLES)]
     return [(a, b) for a, b in spans if b - a >= min_duration * sr]
 
 
@@ -158,10 +154,11 @@ def predict_files(trained, paths, min_duration=5.0, progress=None):
         source.close()
         length = source.segments["length"] if source.segments else None
         starts = source.window_starts(kept) if length else np.zeros(len(examples))
+    tracks = examples.tracks
     timeline = pd.DataFrame({
-        "file": [names[t.split("/")[0]] for t in examples.tracks],
-        "start": [offsets[t][0] + s for t, s in zip(examples.tracks, starts)],
-        "end": [offsets[t][0] + s + length if length else offsets[t][1] for t, s in zip(examples.tracks, starts)],
+        "file": [names[t.split("/")[0]] for t in tracks],
+        "start": [offsets[t][0] + s for t, s in zip(tracks, starts)],
+        "end": [offsets[t][0] + s + length if length else offsets[t][1] for t, s in zip(tracks, starts)],
         "genre": np.asarray(classes)[proba.argmax(axis=1)],
         "probability": proba.max(axis=1),
     })
@@ -180,12 +177,11 @@ def _excerpt_entries(i, path, scratch, min_duration, offsets):
     for k, (start, stop) in enumerate(spans):
         track = f"f{i:06d}/x{k:04d}"
         offsets[track] = (start / SR, stop / SR)
-        if len(spans) == 1:
-            entries.append((track, "unknown", path))  # decoded as in training
-        else:  # float WAV: the excerpt's samples exactly
-            excerpt = scratch / f"{i}-{k}.wav"
-            sf.write(excerpt, y[start:stop], SR, subtype="FLOAT")
-            entries.append((track, "unknown", excerpt))
+        audio = path  # one excerpt: the file, decoded as in training
+        if len(spans) > 1:  # a float WAV of the excerpt's samples exactly
+            audio = scratch / f"{i}-{k}.wav"
+            sf.write(audio, y[start:stop], SR, subtype="FLOAT")
+        entries.append((track, "unknown", audio))
     return entries
 
 

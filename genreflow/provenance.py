@@ -29,17 +29,6 @@ def analysis_settings():
     return {name.lower(): getattr(constants, name) for name in names}
 
 
-def package_versions():
-    """Installed versions of :data:`PACKAGES` (absent ones left out)."""
-    versions = {"genreflow": __version__}
-    for name in PACKAGES:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            pass
-    return versions
-
-
 def git_state(folder):
     """``{"commit": sha, "dirty": bool}`` of the checkout holding ``folder`` (None outside one)."""
     def git(*args):
@@ -65,10 +54,16 @@ def run_provenance(inputs, settings=None):
     settings : dict, optional
         The job's configuration (its rule's params).
     """
+    versions = {"genreflow": __version__}
+    for name in PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            pass
     return {
         "inputs": {name: {"path": str(path), "sha256": sha256_of(path)} for name, path in inputs.items() if path},
         "settings": settings or {},
-        "versions": package_versions(),
+        "versions": versions,
         "git": git_state(Path(__file__).resolve().parent),
     }
 
