@@ -187,20 +187,6 @@ def write_track(group, attrs, features):
             embedded.create_dataset(name, data=np.asarray(rows, dtype=np.float32))
 
 
-def extract_track_file(audio_path, out_path, track, label, min_duration=5.0, strict=False, embedding=None):
-    """:func:`extract_track` one track into its own HDF5 file (root = the track's group).
-
-    Written atomically (a temporary file in the same folder, then renamed), so a
-    killed process leaves no partial file; with ``strict`` a bad track raises
-    :class:`TrackRejected` and nothing is written. Parameters as :func:`extract_track`;
-    ``out_path`` is the file to write. Returns the attributes written.
-    """
-    attrs, features = extract_track(audio_path, track, label, min_duration, strict, embedding)
-    with atomic_path(out_path) as tmp_path, h5py.File(tmp_path, "w") as f:
-        write_track(f, attrs, features)
-    return attrs
-
-
 def extract_shard_file(tracks, out_path, min_duration=5.0, strict=False, progress_every=1, embedding=None,
                        threads=1):
     """Extract the tracks of one shard, in one job, into one HDF5 file.
