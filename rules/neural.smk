@@ -35,7 +35,7 @@ rule train_neural:
         "../envs/neural-gpu.yaml"
         if config["neural"]["install"] == "gpu"
         else "../envs/neural.yaml"
-    threads: config["neural"].get("threads", 4)
+    threads: config["neural"]["threads"]
     resources:
         # every executor: SLURM turns it into --gpus=1; locally it only counts
         gpu=1,
