@@ -1,14 +1,13 @@
 """The merged feature dataset: summary statistics, the HDF5 layout, and its readers.
 
 Layout and column names are documented in ``docs/contracts.md``. The merge streams
-per-track files into pre-sized HDF5 datasets one row at a time, so peak memory does not
+shard files into pre-sized HDF5 datasets one row at a time, so peak memory does not
 grow with the number of tracks.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 
 import h5py
@@ -28,6 +27,7 @@ from genreflow.constants import (
     TABLE_INPUTS,
     split_input,
 )
+from genreflow.files import atomic_path
 
 log = logging.getLogger(__name__)
 
@@ -199,46 +199,21 @@ def merge_shards(shard_files, dataset_path, features_csv, rejected_csv):
     int
         Number of accepted tracks.
     """
-    entries = []
+    entries = []  # (shard file, track id, the track's attributes)
     for path in shard_files:
         with h5py.File(path, "r") as f:
-            entries += [(path, _text(track)) for track in f.attrs["tracks"]]
+            for track in map(_text, f.attrs["tracks"]):
+                entries.append((path, track, {k: _text(v) for k, v in f[track].attrs.items()}))
     entries.sort(key=lambda entry: entry[1])
-    return _merge(entries, dataset_path, features_csv, rejected_csv)
-
-
-def merge_tracks(track_files, dataset_path, features_csv, rejected_csv):
-    """Stream per-track feature files into ``dataset.h5`` and the Kaggle-like table.
-
-    As :func:`merge_shards`, for files that each hold one track at their root (what
-    :func:`genreflow.features.extract_track_file` writes); rows in the given order.
-
-    Returns
-    -------
-    int
-        Number of accepted tracks.
-    """
-    return _merge([(path, "/") for path in track_files], dataset_path, features_csv, rejected_csv)
-
-
-def _merge(entries, dataset_path, features_csv, rejected_csv):
-    """Merge tracks stored at ``(file, group)`` entries, in entry order, row by row."""
-    by_file = {}  # file -> [(entry index, group)], each file opened once per pass
-    for i, (path, group) in enumerate(entries):
-        by_file.setdefault(path, []).append((i, group))
-    attrs_of = [None] * len(entries)
-    for path, groups in by_file.items():
-        with h5py.File(path, "r") as f:
-            for i, group in groups:
-                attrs_of[i] = {k: _text(v) for k, v in f[group].attrs.items()}
-    accepted = [i for i, attrs in enumerate(attrs_of) if attrs["status"] == "ok"]
-    embedding = _embedding_model([attrs_of[i] for i in accepted])
-    rejected = [attrs_of[i] for i in range(len(entries)) if attrs_of[i]["status"] != "ok"]
+    accepted = [entry for entry in entries if entry[2]["status"] == "ok"]
+    rejected = [attrs for _, _, attrs in entries if attrs["status"] != "ok"]
+    embedding = _embedding_model([attrs for _, _, attrs in accepted])
     rejected_frame = pd.DataFrame(
         [(a["track"], a["source"], a["reason"]) for a in rejected],
         columns=["track", "source", "reason"],
     )
-    _atomic_csv(rejected_frame, rejected_csv)
+    with atomic_path(rejected_csv) as tmp:
+        rejected_frame.to_csv(tmp, index=False)
     for attrs in rejected:
         log.warning("rejected %s (%s): %s", attrs["track"], attrs["source"], attrs["reason"])
     if not accepted:
@@ -248,16 +223,17 @@ def _merge(entries, dataset_path, features_csv, rejected_csv):
         )
 
     n = len(accepted)
-    row_of = {entry: row for row, entry in enumerate(accepted)}
-    genres = sorted({attrs_of[i]["label"] for i in accepted})
+    rows_in = {}  # shard file -> [(row, track, attrs)], each file opened once
+    for i, (path, track, attrs) in enumerate(accepted):
+        rows_in.setdefault(path, []).append((i, track, attrs))
+    genres = sorted({attrs["label"] for _, _, attrs in accepted})
     rows = [None] * n
-    tmp = Path(f"{dataset_path}.tmp")
     string = h5py.string_dtype()
-    with h5py.File(tmp, "w") as out:
+    with atomic_path(dataset_path) as tmp, h5py.File(tmp, "w") as out:
         out.attrs["genres"] = genres
-        out.create_dataset("track", data=[attrs_of[i]["track"] for i in accepted], dtype=string)
-        out.create_dataset("label", data=[attrs_of[i]["label"] for i in accepted], dtype=string)
-        out.create_dataset("tempo", data=[attrs_of[i]["tempo"] for i in accepted], dtype="f4")
+        out.create_dataset("track", data=[attrs["track"] for _, _, attrs in accepted], dtype=string)
+        out.create_dataset("label", data=[attrs["label"] for _, _, attrs in accepted], dtype=string)
+        out.create_dataset("tempo", data=[attrs["tempo"] for _, _, attrs in accepted], dtype="f4")
         n_frames_ds = out.create_dataset("n_frames", (n,), dtype="i4")
         stats = out.create_dataset("stats", (n, len(STATS_COLUMNS)), dtype="f4")
         stats.attrs["columns"] = STATS_COLUMNS
@@ -273,19 +249,17 @@ def _merge(entries, dataset_path, features_csv, rejected_csv):
             musicnn_ds.attrs["model"] = embedding
             musicnn_windows_ds = out.create_dataset("n_musicnn_windows", (n,), dtype="i4")
         done = 0
-        for path, groups in by_file.items():
+        for path, tracks in rows_in.items():
             with h5py.File(path, "r") as f:
-                for entry, group in groups:
-                    if entry not in row_of:
-                        continue
-                    i, attrs = row_of[entry], attrs_of[entry]
-                    features = {name: d[()] for name, d in f[group].items() if isinstance(d, h5py.Dataset)}
+                for i, track, attrs in tracks:
+                    group = f[track]
+                    features = {name: d[()] for name, d in group.items() if isinstance(d, h5py.Dataset)}
                     arrays = track_arrays(features, attrs["tempo"], attrs["n_samples"])
                     row = arrays["stats"]
                     n_frames_ds[i], stats[i], frames_ds[i] = arrays["n_frames"], row, arrays["frames"]
                     mfcc_ds[i], mel_ds[i] = arrays["mfcc"], arrays["mel"]
                     if embedding != NO_EMBEDDING:
-                        windows = f[group][EMBEDDING_GROUP][EMBEDDING_OUTPUT][:MUSICNN_MAX_WINDOWS]
+                        windows = group[EMBEDDING_GROUP][EMBEDDING_OUTPUT][:MUSICNN_MAX_WINDOWS]
                         musicnn_ds[i] = fit_length(windows, MUSICNN_MAX_WINDOWS)
                         musicnn_windows_ds[i] = len(windows)
                     source = Path(attrs["source"]).name
@@ -293,10 +267,10 @@ def _merge(entries, dataset_path, features_csv, rejected_csv):
                     done += 1
                     if done % 100 == 0 or done == n:
                         log.info("merged %d/%d tracks", done, n)
-    os.replace(tmp, dataset_path)
     table = pd.DataFrame(rows, columns=["filename", *STATS_COLUMNS, "label", "track"])
     table["length"] = table["length"].astype(int)
-    _atomic_csv(table, features_csv)
+    with atomic_path(features_csv) as tmp:
+        table.to_csv(tmp, index=False)
     return n
 
 
@@ -447,12 +421,6 @@ class FeatureDataset:
                     X[i] = stats_from_frames(window, self.tempo[row], length)[keep]
                     labels[i] = self.labels[row]
         return X, labels.astype(str), names
-
-
-def _atomic_csv(frame, path):
-    tmp = Path(f"{path}.tmp")
-    frame.to_csv(tmp, index=False)
-    os.replace(tmp, path)
 
 
 def _text(value):

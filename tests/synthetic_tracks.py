@@ -1,15 +1,10 @@
-"""Per-track feature files and shard files with random values, for tests and the merge
-benchmark."""
+"""Shard files of synthetic tracks with random values, for tests and the merge benchmark."""
 
 import h5py
 import numpy as np
 
-
-def write_track_file(path, track, n_frames=1293, seed=0, status="ok", reason=""):
-    """A per-track feature file (one track at the file's root)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with h5py.File(path, "w") as f:
-        return write_track_group(f, track, n_frames, seed, status, reason)
+from genreflow.constants import EMBEDDING_GROUP
+from genreflow.features import write_track
 
 
 def write_shard_file(path, specs):
@@ -42,3 +37,33 @@ def write_track_group(group, track, n_frames=1293, seed=0, status="ok", reason="
         for name, value in features.items():
             group[name] = value.astype(np.float32)
     return {k: v.astype(np.float32) for k, v in features.items()}
+
+
+def write_genre_shard(path, specs, rng):
+    """A shard file of accepted tracks whose feature levels follow their genre, so that
+    models can tell genres apart; ``specs`` are ``(track, n_frames, offset, n_windows)``,
+    ``offset`` the genre's level and ``n_windows`` the made-up musicnn rows (None: the
+    shard was extracted without an embedding)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with h5py.File(path, "w") as f:
+        f.attrs.update(tracks=[spec[0] for spec in specs], shard=path.stem, genreflow_version="test")
+        for track, n_frames, offset, n_windows in specs:
+            features = {
+                "mfcc": rng.normal(offset, 1.0, (20, n_frames)) * 10,
+                "mel_db": np.clip(rng.normal(-40 + 5 * offset, 10, (128, n_frames)), -80, 0),
+                "chroma": rng.uniform(0, 1, (12, n_frames)),
+            }
+            for name in ("rms", "spectral_centroid", "spectral_bandwidth", "rolloff", "zero_crossing_rate"):
+                features[name] = np.abs(rng.normal(offset + 1, 0.5, n_frames))
+            if n_windows is not None:
+                features[EMBEDDING_GROUP] = {
+                    "penultimate": rng.normal(offset, 1.0, (n_windows, 200)),
+                    "taggram": rng.uniform(0, 1, (n_windows, 50)),
+                }
+            attrs = {
+                "track": track, "label": track.split("/")[0], "source": f"/nowhere/{track}.wav",
+                "sr": 22050, "n_samples": (n_frames - 1) * 512, "tempo": 100.0 + offset,
+                "status": "ok", "reason": "", "genreflow_version": "test",
+                "embedding": "none" if n_windows is None else "MSD_musicnn",
+            }
+            write_track(f.create_group(track), attrs, features)

@@ -1,4 +1,4 @@
-"""Per-track files: contract layout, quarantine of bad input, strict mode, atomic writes."""
+"""A track in a shard file: contract layout, quarantine of bad input, strict mode, atomic writes."""
 
 import logging
 import subprocess
@@ -9,6 +9,7 @@ import h5py
 import librosa
 import numpy as np
 import pytest
+import threadpoolctl
 
 import genreflow
 from genreflow.audio import AudioError, load_audio
@@ -17,7 +18,7 @@ from genreflow.features import (
     FRAME_FEATURES,
     TrackRejected,
     extract_features,
-    extract_track_file,
+    extract_shard_file,
 )
 
 # librosa.load imports audioread, which imports modules Python 3.13 drops: not ours.
@@ -49,11 +50,22 @@ def music_like(seconds, sr=SR, channels=1, seed=0):
     return np.stack([y * (1 - 0.3 * c) for c in range(channels)], axis=1)
 
 
-def read(path):
+def read(path, track=TRACK):
+    """The attributes and datasets of ``track``'s group in a shard file."""
     with h5py.File(path, "r") as f:
-        attrs = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in f.attrs.items()}
-        data = {name: f[name][()] for name in f}
+        group = f[track]
+        attrs = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in group.attrs.items()}
+        data = {name: group[name][()] for name in group}
     return attrs, data
+
+
+def extract(audio, out, **kwargs):
+    """Extract ``audio`` as TRACK into the shard file ``out``; the track's attributes."""
+    counts = extract_shard_file([(TRACK, "blues", audio)], out, **kwargs)
+    attrs, _ = read(out)
+    assert counts[attrs["status"] if attrs["status"] == "rejected" else "ok"] == 1
+    assert counts["ok"] + counts["rejected"] == 1
+    return attrs
 
 
 # ---------------------------------------------------------------- accepted input
@@ -61,10 +73,12 @@ def read(path):
 
 def test_good_track_file_follows_the_contract(tmp_path, make_wav, caplog):
     audio = make_wav(tmp_path / "in" / "blues.00042.wav", music_like(6.0))
-    out = tmp_path / "tracks" / "blues" / "blues.00042.h5"
+    out = tmp_path / "shards" / "0-of-1.h5"
     with caplog.at_level(logging.INFO, logger="genreflow"):
-        returned = extract_track_file(audio, out, TRACK, "blues")
+        returned = extract_shard_file([(TRACK, "blues", audio)], out)
 
+    with h5py.File(out, "r") as f:  # the shard holds the one track, as a group at its id
+        assert f.attrs["tracks"].tolist() == [TRACK] and list(f) == ["blues"] and list(f["blues"]) == ["blues.00042"]
     attrs, data = read(out)
     assert set(attrs) == CONTRACT_ATTRS
     assert attrs["status"] == "ok" and attrs["reason"] == ""
@@ -72,8 +86,10 @@ def test_good_track_file_follows_the_contract(tmp_path, make_wav, caplog):
     assert attrs["sr"] == 22050 and attrs["genreflow_version"] == genreflow.__version__
     y, _ = load_audio(audio)
     assert attrs["n_samples"] == y.size
-    expected = extract_features(y, SR)
-    assert attrs["tempo"] == expected["tempo"] and returned["tempo"] == expected["tempo"]
+    with threadpoolctl.threadpool_limits(1):  # as a shard job computes them, bit for bit
+        expected = extract_features(y, SR)
+    assert attrs["tempo"] == expected["tempo"]
+    assert (returned["ok"], returned["rejected"]) == (1, 0)
     assert set(data) == set(FRAME_FEATURES)
     n_frames = 1 + y.size // 512
     for name in FRAME_FEATURES:
@@ -89,12 +105,13 @@ def test_good_track_file_follows_the_contract(tmp_path, make_wav, caplog):
 def test_stereo_and_other_rates_are_accepted(tmp_path, make_wav, native_sr, channels):
     audio = make_wav(tmp_path / "x.wav", music_like(6.0, native_sr, channels), native_sr)
     out = tmp_path / "x.h5"
-    attrs = extract_track_file(audio, out, TRACK, "blues")
+    attrs = extract(audio, out)
     assert attrs["status"] == "ok", attrs["reason"]
     expected, _ = librosa.load(audio, sr=22050, mono=True)
     saved_attrs, data = read(out)
     assert saved_attrs["n_samples"] == expected.size
-    np.testing.assert_array_equal(data["mfcc"], extract_features(expected, SR)["mfcc"])
+    with threadpoolctl.threadpool_limits(1):  # as a shard job computes them, bit for bit
+        np.testing.assert_array_equal(data["mfcc"], extract_features(expected, SR)["mfcc"])
 
 
 # ---------------------------------------------------------------- rejected input
@@ -167,12 +184,12 @@ BAD_INPUT = {
 )
 def test_bad_input_is_quarantined(tmp_path, make_wav, caplog, make_bad, reason):
     audio = make_bad(tmp_path, make_wav)
-    out = tmp_path / "tracks" / "blues.00042.h5"
+    out = tmp_path / "shards" / "0-of-1.h5"
     with caplog.at_level(logging.WARNING, logger="genreflow"):
-        returned = extract_track_file(audio, out, TRACK, "blues")
+        returned = extract_shard_file([(TRACK, "blues", audio)], out)
     attrs, data = read(out)
     assert set(attrs) == CONTRACT_ATTRS
-    assert attrs["status"] == "rejected" and returned["status"] == "rejected"
+    assert attrs["status"] == "rejected" and (returned["ok"], returned["rejected"]) == (0, 1)
     assert reason in attrs["reason"]
     assert attrs["source"] == str(audio) and attrs["track"] == TRACK
     assert np.isnan(attrs["tempo"])
@@ -185,13 +202,13 @@ def test_bad_input_is_quarantined(tmp_path, make_wav, caplog, make_bad, reason):
 )
 def test_strict_mode_names_the_file_the_reason_and_the_fix(tmp_path, make_wav, make_bad, reason):
     audio = make_bad(tmp_path, make_wav)
-    out = tmp_path / "tracks" / "blues.00042.h5"
+    out = tmp_path / "shards" / "0-of-1.h5"
     with pytest.raises(TrackRejected) as error:
-        extract_track_file(audio, out, TRACK, "blues", strict=True)
+        extract_shard_file([(TRACK, "blues", audio)], out, strict=True)
     message = str(error.value)
     assert str(audio) in message and reason in message
     assert "features.strict: false" in message and "remove the file" in message
-    assert not out.exists()
+    assert not out.exists() and not list(out.parent.glob(".*.tmp"))  # nor a temporary file
 
 
 def test_load_audio_errors_name_the_file(tmp_path, make_wav):
@@ -203,11 +220,8 @@ def test_load_audio_errors_name_the_file(tmp_path, make_wav):
 
 def test_min_duration_is_a_parameter(tmp_path, make_wav):
     audio = make_wav(tmp_path / "x.wav", music_like(6.0))
-    assert (
-        extract_track_file(audio, tmp_path / "a.h5", TRACK, "blues", min_duration=5.0)["status"]
-        == "ok"
-    )
-    rejected = extract_track_file(audio, tmp_path / "b.h5", TRACK, "blues", min_duration=10.0)
+    assert extract(audio, tmp_path / "a.h5", min_duration=5.0)["status"] == "ok"
+    rejected = extract(audio, tmp_path / "b.h5", min_duration=10.0)
     assert rejected["status"] == "rejected" and "min_duration (10 s)" in rejected["reason"]
 
 
@@ -221,7 +235,7 @@ def test_non_finite_features_are_quarantined(tmp_path, make_wav, monkeypatch):
 
     monkeypatch.setattr(features_module, "extract_features", with_a_nan)
     audio = make_wav(tmp_path / "x.wav", music_like(6.0))
-    attrs = extract_track_file(audio, tmp_path / "x.h5", TRACK, "blues")
+    attrs = extract(audio, tmp_path / "x.h5")
     assert attrs["status"] == "rejected"
     assert "non-finite" in attrs["reason"] and "spectral_centroid" in attrs["reason"]
 
@@ -245,7 +259,7 @@ def test_a_crash_mid_write_leaves_no_file(tmp_path, make_wav, monkeypatch):
 
     monkeypatch.setattr(h5py.Group, "create_dataset", crash_on_third)
     with pytest.raises(OSError, match="simulated"):
-        extract_track_file(audio, out, TRACK, "blues")
+        extract_shard_file([(TRACK, "blues", audio)], out)
     assert len(written) == 2  # it did crash half-way
     assert list(out.parent.iterdir()) == []
 
@@ -253,7 +267,7 @@ def test_a_crash_mid_write_leaves_no_file(tmp_path, make_wav, monkeypatch):
     out.write_bytes(b"previous complete file")
     written.clear()
     with pytest.raises(OSError, match="simulated"):
-        extract_track_file(audio, out, TRACK, "blues")
+        extract_shard_file([(TRACK, "blues", audio)], out)
     assert out.read_bytes() == b"previous complete file"
     assert [p.name for p in out.parent.iterdir()] == [out.name]
 
@@ -264,7 +278,7 @@ def test_a_killed_job_leaves_no_output_file(tmp_path, make_wav):
     out = tmp_path / "tracks" / "x.h5"
     child = textwrap.dedent(f"""
         import os, signal, h5py
-        from genreflow.features import extract_track_file
+        from genreflow.features import extract_shard_file
         original = h5py.Group.create_dataset
         def killed_on_third(self, name, *args, _n=[0], **kwargs):
             _n[0] += 1
@@ -273,7 +287,7 @@ def test_a_killed_job_leaves_no_output_file(tmp_path, make_wav):
                 os.kill(os.getpid(), signal.SIGKILL)
             return original(self, name, *args, **kwargs)
         h5py.Group.create_dataset = killed_on_third
-        extract_track_file({str(audio)!r}, {str(out)!r}, "blues/x", "blues")
+        extract_shard_file([("blues/x", "blues", {str(audio)!r})], {str(out)!r})
         """)
     result = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True)
     assert result.returncode == -9, result.stderr

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from genreflow import dataset
-from synthetic_tracks import write_shard_file, write_track_file
+from synthetic_tracks import write_shard_file
 
 
 SPECS = [("blues/blues.00000", 1293), ("jazz/jazz.00001", 1400), ("rock/rock.00002", 600)]
@@ -37,23 +37,22 @@ def read_all(path):
 
 
 def test_merge_does_not_depend_on_how_tracks_are_sharded(tmp_path, merged):
-    """One shard per track, or all in one shard in another order, or per-track files: the
-    same dataset.h5 (rows in sorted track order) and the same tables."""
+    """One shard per track, or all in one shard in another order, or two shards of two
+    tracks given out of order: the same dataset.h5 (rows in sorted track order) and the
+    same tables."""
     _, (h5_path, csv_path, rejected_path), _ = merged
     specs = [(track, n_frames, seed, "ok", "") for seed, (track, n_frames) in enumerate(SPECS)]
     one_shard = tmp_path / "one" / "0-of-1.h5"
     write_shard_file(one_shard, [specs[2], BAD, specs[0], specs[1]])
     outs = tmp_path / "one" / "d.h5", tmp_path / "one" / "f.csv", tmp_path / "one" / "r.csv"
     assert dataset.merge_shards([one_shard], *outs) == 3
-    files = []
-    for spec in [*specs[:3], BAD]:
-        files.append(tmp_path / "tracks" / f"{spec[0]}.h5")
-        write_track_file(files[-1], *spec)
-    per_track = tmp_path / "t" / "d.h5", tmp_path / "t" / "f.csv", tmp_path / "t" / "r.csv"
-    per_track[0].parent.mkdir()
-    assert dataset.merge_tracks(files, *per_track) == 3
+    two_shards = tmp_path / "two" / "1-of-2.h5", tmp_path / "two" / "0-of-2.h5"
+    write_shard_file(two_shards[0], [specs[1], BAD])
+    write_shard_file(two_shards[1], [specs[2], specs[0]])
+    two_outs = tmp_path / "two" / "d.h5", tmp_path / "two" / "f.csv", tmp_path / "two" / "r.csv"
+    assert dataset.merge_shards(two_shards, *two_outs) == 3
     expected, expected_attrs = read_all(h5_path)
-    for other in (outs, per_track):
+    for other in (outs, two_outs):
         arrays, attrs = read_all(other[0])
         assert arrays.keys() == expected.keys() and attrs == expected_attrs
         for name in expected:

@@ -2,7 +2,7 @@
 ``musicnn`` / ``musicnn_seg`` sources, a classic and a network job on them, short tracks,
 and the config key ``features.embedding.model``.
 
-The source and job tests use per-track files with made-up embeddings (no TensorFlow for
+The source and job tests use a shard file with made-up embeddings (no TensorFlow for
 the classic one); the extraction tests run the real network and need the weights
 (``musicnn==0.1.0``, which ``make venv`` installs).
 """
@@ -24,11 +24,12 @@ from genreflow.constants import (
     MUSICNN_WINDOW_SECONDS,
     SR,
 )
-from genreflow.dataset import FeatureDataset, merge_shards, merge_tracks
+from genreflow.dataset import FeatureDataset, merge_shards
 from genreflow.examples import EmbeddingSource, make_source
 from genreflow.features import FRAME_FEATURES, extract_shard_file
 from genreflow.jobs import ClassicFamily, run_model_job
 from genreflow.splits import stratified_split
+from synthetic_tracks import write_genre_shard
 from workflow import ROOT, TINY, overlay, planned_jobs, run_snakemake
 
 GENRES = ["blues", "classical", "metal", "pop"]
@@ -43,48 +44,32 @@ needs_weights = pytest.mark.skipif(
 )
 
 
-def write_track_file(path, track, label, n_windows, rng, offset, n_frames=300):
-    """A per-track file of docs/contracts.md with frame features and made-up musicnn rows
-    whose level follows the genre."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with h5py.File(path, "w") as f:
-        f.attrs.update(track=track, label=label, source=f"/nowhere/{track}.wav", sr=SR,
-                       n_samples=(n_frames - 1) * 512, tempo=100.0, status="ok", reason="",
-                       genreflow_version="test", embedding="MSD_musicnn")
-        for name in FRAME_FEATURES:
-            rows = {"mfcc": 20, "mel_db": 128, "chroma": 12}.get(name)
-            shape = (rows, n_frames) if rows else (n_frames,)
-            f[name] = np.abs(rng.normal(offset + 1, 0.5, shape)).astype("f4") * (-1 if name == "mel_db" else 1)
-        group = f.create_group(EMBEDDING_GROUP)
-        group["penultimate"] = rng.normal(offset, 1.0, (n_windows, 200)).astype("f4")
-        group["taggram"] = rng.uniform(0, 1, (n_windows, 50)).astype("f4")
-
-
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
     """dataset.h5 (with musicnn), features.csv and a stratified split.csv of 4 x 5 tracks."""
     root = tmp_path_factory.mktemp("musicnn_tiny")
-    rng = np.random.default_rng(0)
-    files = []
-    for g, genre in enumerate(GENRES):
-        for k in range(TRACKS_PER_GENRE):
-            track = f"{genre}/{genre}.{k:05d}"
-            files.append(root / "tracks" / f"{track}.h5")
-            write_track_file(files[-1], track, genre, WINDOWS[k], rng, offset=2 * g)
+    specs = [
+        (f"{genre}/{genre}.{k:05d}", 300, 2 * g, WINDOWS[k])
+        for g, genre in enumerate(GENRES)
+        for k in range(TRACKS_PER_GENRE)
+    ]
+    shard = root / "shards" / "0-of-1.h5"
+    write_genre_shard(shard, specs, np.random.default_rng(0))
     paths = {"dataset": root / "dataset.h5", "table": root / "features.csv", "split": root / "split.csv"}
-    merge_tracks(sorted(files), paths["dataset"], paths["table"], root / "rejected.csv")
+    merge_shards([shard], paths["dataset"], paths["table"], root / "rejected.csv")
     data = FeatureDataset(paths["dataset"])
     # test: the short track (index 0, scored by no musicnn model) and index 4 of each genre
     split = stratified_split(data.tracks, data.labels, test_size=0.25, seed=0)
     test = split["track"].str.endswith((".00000", ".00004"))
     split["part"] = np.where(test, "test", "train")
     split.to_csv(paths["split"], index=False)
-    paths["files"] = sorted(files)
+    paths["shard"] = shard
     return paths
 
 
 def test_merge_stores_the_first_30_s_of_windows_and_their_count(tiny):
-    with h5py.File(tiny["dataset"]) as f, h5py.File(tiny["files"][1]) as track:
+    with h5py.File(tiny["dataset"]) as f, h5py.File(tiny["shard"]) as shard:
+        track = shard["blues/blues.00001"]
         assert f[EMBEDDING_GROUP].shape == (len(GENRES) * TRACKS_PER_GENRE, MUSICNN_MAX_WINDOWS, 200)
         assert f[EMBEDDING_GROUP].dtype == np.float32 and f[EMBEDDING_GROUP].attrs["model"] == "MSD_musicnn"
         counts = f["n_musicnn_windows"][()]
@@ -103,8 +88,8 @@ def test_track_source_gives_the_mean_of_each_tracks_windows(tiny):
     assert list(examples.labels) == ["blues", "pop"]
     x = source.read(examples.index)
     assert x.shape == (2, 200) and x.dtype == np.float32 and source.example_shape == (200,)
-    with h5py.File(tiny["files"][1]) as f:
-        expected = f[EMBEDDING_GROUP]["penultimate"][:10].mean(axis=0)
+    with h5py.File(tiny["shard"]) as f:
+        expected = f["blues/blues.00001"][EMBEDDING_GROUP]["penultimate"][:10].mean(axis=0)
     np.testing.assert_allclose(x[0], expected, rtol=1e-6, atol=1e-6)
 
 
@@ -117,8 +102,9 @@ def test_window_source_gives_one_example_per_window_at_musicnns_own_windows(tiny
     assert list(examples.tracks) == ["metal/metal.00002"] * 10 + ["metal/metal.00001"] * 10
     starts = source.window_starts(tracks)
     np.testing.assert_allclose(starts[:3], [0, MUSICNN_WINDOW_SECONDS, 2 * MUSICNN_WINDOW_SECONDS])
-    with h5py.File(tiny["files"][11]) as f:  # metal.00001
-        np.testing.assert_array_equal(source.read(examples.index[10:]), f[EMBEDDING_GROUP]["penultimate"][:10])
+    with h5py.File(tiny["shard"]) as f:
+        windows = f["metal/metal.00001"][EMBEDDING_GROUP]["penultimate"][:10]
+        np.testing.assert_array_equal(source.read(examples.index[10:]), windows)
     mean, variance = source.fit_scaler(tracks)
     assert mean.shape == variance.shape == (200,)
 
@@ -130,13 +116,12 @@ def test_an_input_that_no_track_is_long_enough_for_says_what_to_do(tiny):
 
 
 def test_a_dataset_without_embeddings_names_the_config_key(tmp_path, tiny):
-    rng = np.random.default_rng(1)
-    path = tmp_path / "track.h5"
-    write_track_file(path, "blues/blues.00000", "blues", 2, rng, 0)
-    with h5py.File(path, "a") as f:
-        del f[EMBEDDING_GROUP]
-        f.attrs["embedding"] = "none"
-    merge_tracks([path], tmp_path / "dataset.h5", tmp_path / "features.csv", tmp_path / "rejected.csv")
+    path = tmp_path / "0-of-1.h5"
+    write_genre_shard(path, [("blues/blues.00000", 300, 0, None)], np.random.default_rng(1))
+    with h5py.File(path) as f:  # extracted with features.embedding.model: none
+        assert EMBEDDING_GROUP not in f["blues/blues.00000"]
+        assert f["blues/blues.00000"].attrs["embedding"] == "none"
+    merge_shards([path], tmp_path / "dataset.h5", tmp_path / "features.csv", tmp_path / "rejected.csv")
     with h5py.File(tmp_path / "dataset.h5") as f:
         assert EMBEDDING_GROUP not in f and "n_musicnn_windows" not in f
     with pytest.raises(ValueError, match="features.embedding.model"):
@@ -233,13 +218,13 @@ def test_extraction_stores_musicnn_windows_and_keeps_the_frame_features(audio, t
 
 def test_merge_refuses_shards_extracted_with_different_models(tmp_path):
     rng = np.random.default_rng(2)
-    files = [tmp_path / "a.h5", tmp_path / "b.h5"]
-    write_track_file(files[0], "blues/blues.00000", "blues", 2, rng, 0)
-    write_track_file(files[1], "pop/pop.00000", "pop", 2, rng, 0)
+    files = [tmp_path / "0-of-2.h5", tmp_path / "1-of-2.h5"]
+    write_genre_shard(files[0], [("blues/blues.00000", 300, 0, 2)], rng)
+    write_genre_shard(files[1], [("pop/pop.00000", 300, 0, 2)], rng)
     with h5py.File(files[1], "a") as f:
-        f.attrs["embedding"] = "MTT_musicnn"
+        f["pop/pop.00000"].attrs["embedding"] = "MTT_musicnn"
     with pytest.raises(ValueError, match="different features.embedding.model"):
-        merge_tracks(files, tmp_path / "dataset.h5", tmp_path / "features.csv", tmp_path / "rejected.csv")
+        merge_shards(files, tmp_path / "dataset.h5", tmp_path / "features.csv", tmp_path / "rejected.csv")
 
 
 # --- the config key and the workflow's wiring (dry runs) -----------------------------------

@@ -18,7 +18,7 @@ import yaml
 
 pytest.importorskip("tensorflow")
 
-from genreflow.dataset import FeatureDataset, merge_tracks  # noqa: E402
+from genreflow.dataset import FeatureDataset, merge_shards  # noqa: E402
 from genreflow.models.architectures import build_network, network_settings  # noqa: E402
 from genreflow.examples import SequenceSource  # noqa: E402
 from genreflow.examples import make_source as make_input_source  # noqa: E402
@@ -30,6 +30,7 @@ from genreflow.models.neural import (  # noqa: E402
     train_fold,
 )
 from genreflow.splits import kfold_split, stratified_split  # noqa: E402
+from synthetic_tracks import write_genre_shard
 
 
 def make_source(settings, dataset_path=None, table_path=None):
@@ -89,41 +90,19 @@ JOBS = [
 ]
 
 
-def _write_track(path, track, label, n_frames, rng, offset):
-    """A per-track feature file as docs/contracts.md describes it; genre sets the level."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with h5py.File(path, "w") as f:
-        f.attrs.update(
-            track=track,
-            label=label,
-            source=f"/nowhere/{track}.wav",
-            sr=22050,
-            n_samples=(n_frames - 1) * 512,
-            tempo=100.0 + offset,
-            status="ok",
-            reason="",
-            genreflow_version="test",
-        )
-        f["mfcc"] = (rng.normal(offset, 1.0, (20, n_frames)) * 10).astype("f4")
-        f["mel_db"] = np.clip(rng.normal(-40 + 5 * offset, 10, (128, n_frames)), -80, 0).astype("f4")
-        f["chroma"] = rng.uniform(0, 1, (12, n_frames)).astype("f4")
-        for name in ("rms", "spectral_centroid", "spectral_bandwidth", "rolloff", "zero_crossing_rate"):
-            f[name] = np.abs(rng.normal(offset + 1, 0.5, n_frames)).astype("f4")
-
-
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
     """dataset.h5, features.csv and a stratified split.csv of 4 genres x 5 tracks."""
     root = tmp_path_factory.mktemp("tiny")
-    rng = np.random.default_rng(0)
-    files = []
-    for g, genre in enumerate(GENRES):
-        for k in range(TRACKS_PER_GENRE):
-            track = f"{genre}/{genre}.{k:05d}"
-            files.append(root / "tracks" / f"{track}.h5")
-            _write_track(files[-1], track, genre, N_FRAMES - 10 * k, rng, offset=g)
+    specs = [
+        (f"{genre}/{genre}.{k:05d}", N_FRAMES - 10 * k, g, None)
+        for g, genre in enumerate(GENRES)
+        for k in range(TRACKS_PER_GENRE)
+    ]
+    shard = root / "shards" / "0-of-1.h5"
+    write_genre_shard(shard, specs, np.random.default_rng(0))
     paths = {"dataset": root / "dataset.h5", "table": root / "features.csv", "split": root / "split.csv"}
-    merge_tracks(sorted(files), paths["dataset"], paths["table"], root / "rejected.csv")
+    merge_shards([shard], paths["dataset"], paths["table"], root / "rejected.csv")
     data = FeatureDataset(paths["dataset"])
     stratified_split(data.tracks, data.labels, test_size=0.25, seed=0).to_csv(paths["split"], index=False)
     paths["root"] = root
