@@ -61,6 +61,24 @@ def test_merge_does_not_depend_on_how_tracks_are_sharded(tmp_path, merged):
         assert other[2].read_text() == rejected_path.read_text()
 
 
+@pytest.mark.parametrize("block", [1, 2])
+def test_merge_blocks_write_the_same_rows(tmp_path, merged, monkeypatch, block):
+    """Rows written in blocks of 1 or 2 (3 tracks: a full and a partial block) equal the
+    default block's (larger than the dataset: one partial block)."""
+    _, (h5_path, csv_path, _), _ = merged
+    monkeypatch.setattr(dataset, "MERGE_BLOCK", block)
+    specs = [(track, n_frames, seed, "ok", "") for seed, (track, n_frames) in enumerate(SPECS)]
+    shard = tmp_path / "blocks" / "0-of-1.h5"
+    write_shard_file(shard, [specs[2], BAD, specs[0], specs[1]])
+    outs = tmp_path / "blocks" / "d.h5", tmp_path / "blocks" / "f.csv", tmp_path / "blocks" / "r.csv"
+    assert dataset.merge_shards([shard], *outs) == 3
+    expected, _ = read_all(h5_path)
+    arrays, _ = read_all(outs[0])
+    for name in expected:
+        np.testing.assert_array_equal(arrays[name], expected[name], err_msg=name)
+    assert outs[1].read_text() == csv_path.read_text()
+
+
 def test_merge_writes_the_contract_layout(merged):
     n, (h5_path, _, _), features = merged
     assert n == 3
