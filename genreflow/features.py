@@ -1,4 +1,4 @@
-"""Per-track frame-level features, computed from one STFT, and the per-track file.
+"""Per-track frame-level features, computed from one STFT, and the shard file.
 
 The study called each librosa feature function on the waveform, so every call
 recomputed its own STFT (~230 ms a track). :func:`extract_features` computes the

@@ -1,8 +1,8 @@
 """Write a file or folder so that readers see all of it or nothing.
 
 Rule outputs need no such care: Snakemake removes the outputs of a failed job and
-marks a killed one incomplete. This is for what outlives a job half-done: the
-per-track files of an extraction shard, a download.
+marks a killed one incomplete. This is for what a caller outside Snakemake also
+writes (`genreflow predict`'s shard files, the merge's outputs) and a download.
 """
 
 from __future__ import annotations
