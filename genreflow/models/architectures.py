@@ -18,7 +18,7 @@ from genreflow.constants import EMBEDDING_INPUTS, TABLE_INPUTS, split_input
 TRAINING_DEFAULTS = {
     "epochs": 100,
     "batch_size": 32,
-    "patience": 10,
+    "patience": 5,
     "monitor": "val_loss",
     "valid_size": 0.15,
     "learning_rate": 0.001,
