@@ -40,8 +40,10 @@ from genreflow.constants import CLASSIC_MODELS
 log = logging.getLogger(__name__)
 
 MODELS = CLASSIC_MODELS
-#: Models whose fits run OpenMP threads: their CV fits go to worker processes.
-OPENMP_MODELS = ("histgb",)
+#: Models whose CV fits go to worker processes: tree ensembles spend much of a fit in
+#: per-tree Python that holds the GIL (rf, paper grid subset on 2 cores: 46 s in threads,
+#: 27 s in processes), and histgb runs OpenMP threads of its own.
+PROCESS_MODELS = ("rf", "adaboost", "gboost", "histgb")
 #: Name of the classifier step in every pipeline; grid keys get the ``model__`` prefix.
 STEP = "model"
 
@@ -293,7 +295,10 @@ class StagedGridSearchCV:
         shared = prefix + "learning_rate" if isinstance(final, AdaBoostClassifier) else None
         candidates = list(ParameterGrid(self.param_grid))
         splits = list(self.cv.split(X, y, groups))
-        tasks = Parallel(n_jobs=self.n_jobs)(
+        # one task a batch: joblib's automatic batching grows batches while the first
+        # (shallow, quick) settings run, then hands one worker a batch of the slowest
+        # settings and the other core idles at the end (rf paper grid: 1.4 of 2 cores busy)
+        tasks = Parallel(n_jobs=self.n_jobs, batch_size=1)(
             delayed(_score_plan)(self.estimator, X, y, train, test, base, plan, staged, shared)
             for base, plan in _fit_plans(candidates, staged, shared)
             for train, test in splits
@@ -396,12 +401,12 @@ def search_model(model, grid, X, y, groups=None, cv_folds=5, seed=0, n_jobs=1):
         search = StagedGridSearchCV(pipeline, param_grid, cv=cv, n_jobs=n_jobs)
     else:
         search = GridSearchCV(pipeline, param_grid, cv=cv, n_jobs=n_jobs, refit=False, error_score="raise")
-    # n_jobs cores in all. CV fits run in threads (their tree, neighbour and solver code
-    # releases the GIL), which saves a job the start of worker processes (~5 s); OpenMP
-    # models (histgb) in processes, whose OpenMP threads joblib limits to one each
-    # (in threads they competed: 173 s against 23 s, docs/benchmarks.md). The limit keeps
-    # OpenMP from oversubscribing in sequential runs and refits.
-    backend = "loky" if model in OPENMP_MODELS else "threading"
+    # n_jobs cores in all. k-NN, logreg and SVM fit in threads (their C code releases the
+    # GIL), which saves a job the start of worker processes (~5 s); the PROCESS_MODELS in
+    # processes, whose OpenMP threads joblib limits to one each (histgb in threads: 173 s
+    # against 23 s, docs/benchmarks.md). The limit keeps OpenMP from oversubscribing in
+    # sequential runs and refits.
+    backend = "loky" if model in PROCESS_MODELS else "threading"
     with threadpool_limits(limits=n_jobs), parallel_config(backend=backend):
         search.fit(X, y, groups=groups)
         fitted = make_pipeline(model, seed, n_jobs).set_params(**search.best_params_)
