@@ -180,10 +180,11 @@ def test_temporaries_of_a_killed_attempt_are_removed(tmp_path, shard_tracks):
 # ---------------------------------------------------------------- SLURM: the job shape
 
 
-@pytest.mark.parametrize("per_job, jobs", [(None, 2), (50, 16)])
+@pytest.mark.parametrize("per_job, jobs", [(None, 1), (500, 2), (50, 16)])
 def test_slurm_dry_run_of_1000_tracks_has_at_most_25_extraction_jobs(tmp_path, per_job, jobs):
     """The shape bounds submissions: no job grouping in the profile, and 1000 tracks of 10
-    genres are 2 extraction jobs at the default features.tracks_per_job (500), 16 at 50
+    genres are 1 extraction job at the default features.tracks_per_job (1000), 2 at 500,
+    16 at 50
     (empty placeholder files: a dry run reads no audio)."""
     profile = yaml.safe_load((ROOT / "profiles" / "slurm" / "config.yaml").read_text())
     assert "groups" not in profile and "group-components" not in profile
