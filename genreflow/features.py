@@ -1,20 +1,14 @@
-"""Per-track frame-level features, computed from one STFT, and the shard file.
+"""Per-track frame-level features from one STFT, and the shard files that hold them.
 
-The study called each librosa feature function on the waveform, so every call
-recomputed its own STFT (~230 ms a track). :func:`extract_features` computes the
-STFT once and derives everything from it; its values equal those calls
-(:func:`extract_features_reference`) to 1e-4 of each feature's scale, which
-``tests/test_features.py`` checks on real GTZAN tracks. Where plain numpy is used
-instead of a librosa function it is because it is measurably faster
-(``benchmarks/extract.py``); each such helper says what librosa does and why ours
+The study called each librosa feature function on the waveform, each recomputing its
+STFT (~230 ms a track). :func:`extract_features` computes the STFT once; its values equal
+those calls (:func:`extract_features_reference`) to 1e-4 of each feature's scale
+(``tests/test_features.py``, real GTZAN tracks). Where plain numpy replaces a librosa
+function it is measurably faster (``benchmarks/extract.py``), and the helper says why it
 gives the same numbers.
 
-:func:`extract_shard_file` extracts the tracks of one shard in one process into one
-HDF5 file of ``docs/contracts.md``, written atomically; bad input is quarantined per
-track (``status='rejected'`` plus a reason). With ``embedding`` set (config
-``features.embedding.model``) each accepted track also gets musicnn's per-window
-embeddings (:mod:`genreflow.embeddings`), from the same decoded waveform; TensorFlow is
-imported once per process, at the first accepted track.
+:func:`extract_shard_file` writes one shard (``docs/contracts.md``), quarantining bad
+tracks one by one; with ``embedding`` set, musicnn's per-window embeddings too.
 """
 
 from __future__ import annotations
@@ -90,36 +84,33 @@ def n_frames(n_samples, hop_length=HOP_LENGTH):
 def extract_track(audio_path, track, label, min_duration=5.0, strict=False, embedding=None, threads=None):
     """Decode one track and extract its features, quarantining bad input.
 
-    Bad input is quarantined, not fatal: a file that cannot be decoded (missing,
-    0 bytes, not audio, truncated), is shorter than ``min_duration``, is silent,
-    or gives non-finite features gets ``status='rejected'``, a ``reason`` and no
-    features. Stereo and other sampling rates are fine (down-mixed, resampled).
+    A file that cannot be decoded (missing, empty, not audio, truncated), is shorter
+    than ``min_duration``, is silent or gives non-finite features gets
+    ``status='rejected'`` and a ``reason`` (or, with ``strict``, raises
+    :class:`TrackRejected` naming the file). Stereo and other rates are down-mixed and
+    resampled.
 
     Parameters
     ----------
     audio_path : path-like
-        The audio file.
     track, label : str
         Track id (``<label>/<stem>``) and genre label, stored as attributes.
     min_duration : float
         Shortest accepted track, in seconds.
     strict : bool
-        Raise :class:`TrackRejected`, naming the file, instead of quarantining.
     embedding : {"MSD_musicnn", "MTT_musicnn"}, optional
         Also compute this musicnn model's per-window embeddings (None or ``"none"``:
-        not). A track shorter than one 3-s window gets zero rows, not a rejection.
+        not); a track shorter than one 3-s window gets zero rows.
     threads : int, optional
-        TensorFlow's thread pools when this call starts it (the job's threads).
+        TensorFlow's thread pools, if this call starts it.
 
     Returns
     -------
     attrs : dict
-        The track's attributes of ``docs/contracts.md`` (``status``, ``reason``,
-        ``tempo``, ``n_samples``, ...).
+        The track's attributes of ``docs/contracts.md``.
     features : dict or None
-        :func:`extract_features`' arrays, or None for a rejected track; with
-        ``embedding``, ``features["musicnn"]`` holds
-        :func:`genreflow.embeddings.embed`'s arrays (one row per window).
+        :func:`extract_features`' arrays (and ``features["musicnn"]`` with
+        ``embedding``), or None for a rejected track.
     """
     started = time.perf_counter()
     attrs = {
@@ -173,11 +164,8 @@ def extract_track(audio_path, track, label, min_duration=5.0, strict=False, embe
 
 
 def write_track(group, attrs, features):
-    """Write one track's attrs (+ feature datasets when accepted) into an HDF5 group.
-
-    musicnn's arrays, when ``features`` has them, go to the subgroup
-    :data:`EMBEDDING_GROUP` (one dataset per output, one row per window).
-    """
+    """Write one track's attrs, and its features when accepted, into an HDF5 group
+    (musicnn's arrays in the subgroup :data:`EMBEDDING_GROUP`)."""
     group.attrs.update(attrs)
     for name in FRAME_FEATURES if features is not None else ():
         group.create_dataset(name, data=np.asarray(features[name], dtype=np.float32))
@@ -189,38 +177,26 @@ def write_track(group, attrs, features):
 
 def extract_shard_file(tracks, out_path, min_duration=5.0, strict=False, progress_every=1, embedding=None,
                        threads=1):
-    """Extract the tracks of one shard, in one job, into one HDF5 file.
+    """Extract the tracks of one shard into one HDF5 file (``docs/contracts.md``).
 
-    The file (``docs/contracts.md``) holds one group per track, at its track id
-    (``blues/blues.00042``), with the track's attributes and, when accepted, its
-    frame-level features: the layout of :func:`write_track`. A bad track is
-    quarantined alone (``status='rejected'`` and the reason in its group); its
-    shard-mates are extracted. The file is written under a temporary name and
-    renamed when every track is in, so a killed or failed job leaves no shard file
-    and the next run redoes the whole shard. Temporary files that an earlier, killed
-    attempt left beside ``out_path`` are removed first.
+    One group per track id (:func:`write_track`); a bad track is quarantined alone. The
+    file appears, renamed from a temporary name, only when every track is in, so a
+    killed job leaves none and the next run redoes the shard; temporaries of a killed
+    earlier attempt are removed first.
 
     Parameters
     ----------
     tracks : sequence of (track, label, audio_path)
-        The shard's tracks, written in this order.
+        Written in this order.
     out_path : path-like
-        The shard file (``results/features/shards/<i>-of-<n>.h5``).
-    min_duration : float
-        Shortest accepted track, in seconds.
-    strict : bool
-        Raise :class:`TrackRejected` on the first bad track, naming its file (and
-        write nothing) instead of quarantining it.
+    min_duration, strict, embedding
+        As :func:`extract_track` (``strict``: raise at the first bad track, writing
+        nothing).
     progress_every : int
-        Log a progress line (tracks done, accepted, rejected, seconds) every this many
-        tracks and after the last; each track also logs its own line.
-    embedding : {"MSD_musicnn", "MTT_musicnn"}, optional
-        Also store this musicnn model's per-window embeddings of each accepted track
-        (None or ``"none"``: not); TensorFlow starts at the first accepted track.
+        Log a progress line every this many tracks and after the last.
     threads : int
-        Processes extracting at once (the job's threads). More than one: this process
-        warms librosa up, then forks the workers, so the job pays Python's and the
-        libraries' start-up once; the workers use one thread each (TensorFlow too).
+        Processes extracting at once. More than one: this process warms librosa up,
+        then forks the workers, so the job pays the start-up once.
 
     Returns
     -------
@@ -262,39 +238,28 @@ def _extract_entry(entry, **kwargs):
     return extract_track(audio, track, label, **kwargs)
 
 
-def _one_blas_thread():
-    # The job's threads are the workers; BLAS threads on top (OMP_NUM_THREADS is the
-    # job's threads) would oversubscribe the cores, and OpenBLAS's spinning threads
-    # then make each worker several times slower. One thread everywhere also keeps the
-    # features bit for bit the same whatever the threads (BLAS sums in another order).
-    threadpoolctl.threadpool_limits(1)
-
-
 @contextlib.contextmanager
 def _extracted(extract, tracks, workers):
     """``extract`` of each track, in order: here, or in ``workers`` forked processes."""
-    if workers == 1:
-        with threadpoolctl.threadpool_limits(1):  # the same sums as in a worker
+    # BLAS on one thread, here and in the workers (forked, they inherit the limit): the
+    # job's threads are the workers, and OpenBLAS threads on top made each worker several
+    # times slower; one thread also gives the same features bit for bit whatever the threads.
+    with threadpoolctl.threadpool_limits(1):
+        if workers == 1:
             yield map(extract, tracks)
-        return
-    # Forked after the warm-up, the workers start with librosa's lazy imports and
-    # compiled functions in place; a worker that dies breaks the pool loudly.
-    extract_features(np.sin(np.arange(SR, dtype=np.float32) * 0.05))
-    context = multiprocessing.get_context("fork")
-    pool = concurrent.futures.ProcessPoolExecutor(
-        workers, mp_context=context, initializer=_one_blas_thread
-    )
-    try:
-        yield pool.map(extract, tracks)
-    finally:
-        pool.shutdown(cancel_futures=True)  # after a bad track (strict): stop at once
+            return
+        # Forked after the warm-up, the workers start with librosa's lazy imports and
+        # compiled functions in place; a worker that dies breaks the pool loudly.
+        extract_features(np.sin(np.arange(SR, dtype=np.float32) * 0.05))
+        pool = concurrent.futures.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"))
+        try:
+            yield pool.map(extract, tracks)
+        finally:
+            pool.shutdown(cancel_futures=True)  # after a bad track (strict): stop at once
 
 
 def _remove_stale_temporaries(out_path):
-    """Remove ``atomic_path`` temporaries of ``out_path`` that a killed job left.
-
-    Snakemake never runs two jobs for one output at once, so any such file is stale.
-    """
+    # Snakemake never runs two jobs for one output at once: any temporary is stale.
     for stale in out_path.parent.glob(f".{out_path.name}.*.tmp"):
         stale.unlink(missing_ok=True)
         logger.info("removed %s, left by a killed earlier attempt", stale)
@@ -322,8 +287,7 @@ def _checked_embedding(y, sr, model, threads=None):
 
 @functools.cache
 def _start_musicnn(model, threads=None):
-    """Start TensorFlow (bounded to ``threads``, if it has not started yet) and load
-    ``model``, once per process; log how long it took."""
+    """Start TensorFlow (bounded to ``threads``) and load ``model``, once per process."""
     started = time.perf_counter()
     from . import embeddings
     from .devices import bound_tensorflow_threads
@@ -407,13 +371,9 @@ def extract_features(y, sr=SR):
 
 
 def extract_features_reference(y, sr=SR):
-    """The same features the study's way: one librosa call per feature on ``y``.
-
-    Slow (every call recomputes its STFT); the yardstick that tests and
-    ``benchmarks/extract.py`` compare :func:`extract_features` against.
-    Tempo is ``librosa.beat.beat_track``'s, as the study's notebook took it. Literal
-    arguments, librosa's defaults otherwise: independent of this module's constants.
-    """
+    """The same features the study's way, one librosa call each (tempo from
+    ``librosa.beat.beat_track``): the slow yardstick of the tests and benchmarks, with
+    literal arguments so that it does not depend on this module's constants."""
     y = _as_waveform(y)
     mel = librosa.feature.melspectrogram(y=y, sr=sr)
     tempo, _ = librosa.beat.beat_track(y=y, sr=sr)
@@ -441,11 +401,8 @@ def _as_waveform(y):
 
 @functools.lru_cache(maxsize=8)
 def _mel_bands(sr, group=8):
-    """librosa's mel filter bank cut into groups of ``group`` filters and their bins.
-
-    Each triangular filter covers a few dozen bins at most, so ~90% of the dense
-    (128 x 1025) matrix is zeros; each group is multiplied with only the bins it covers.
-    """
+    """librosa's mel filter bank in groups of ``group`` filters, each with only the
+    bins it covers (~90% of the dense 128 x 1025 matrix is zeros)."""
     basis = librosa.filters.mel(sr=sr, n_fft=N_FFT, n_mels=N_MELS)
     bands = []
     for start in range(0, N_MELS, group):
@@ -457,11 +414,8 @@ def _mel_bands(sr, group=8):
 
 
 def _melspectrogram(power, sr):
-    """``librosa.feature.melspectrogram`` on a power spectrogram, skipping zero weights.
-
-    Same weights and sums as librosa's dense product, minus the terms that are
-    exactly zero (~1 ms instead of ~5 for the dense 128 x 1025 product).
-    """
+    """``librosa.feature.melspectrogram`` of a power spectrogram: librosa's weights and
+    sums minus the exactly-zero terms (~1 ms instead of ~5)."""
     mel = np.zeros((N_MELS, power.shape[1]), dtype=np.float32)
     for first, last, lo, hi, block in _mel_bands(sr):
         if hi > lo:
@@ -483,13 +437,10 @@ def _moment_weights(sr):
 def _centroid_bandwidth(magnitude, sr):
     """Spectral centroid and bandwidth (p=2) from the first three spectral moments.
 
-    librosa normalises each frame to unit sum, then takes ``sum(f * S)`` and
-    ``sqrt(sum(S * (f - centroid)**2))`` over (bins x frames) float64 arrays; the
-    same numbers come from one (3 x bins) @ (bins x frames) product: centroid =
-    m1/m0, bandwidth**2 = m2/m0 - centroid**2 (~1 ms instead of ~34). The moments
-    are float64: in float32 the difference would lose the bandwidth of tonal
-    frames (narrow peaks at high frequency). Frames with no energy stay 0, as
-    librosa's normalise leaves them.
+    librosa's ``sum(f * S)`` and ``sqrt(sum(S * (f - centroid)**2))`` over unit-sum
+    frames equal centroid = m1/m0, bandwidth**2 = m2/m0 - centroid**2: one (3 x bins)
+    product (~1 ms instead of ~34). float64, or the difference loses tonal frames'
+    bandwidth; frames with no energy stay 0, as librosa leaves them.
     """
     weights = _moment_weights(sr)
     moments = np.empty((3, magnitude.shape[1]))
@@ -507,11 +458,9 @@ def _centroid_bandwidth(magnitude, sr):
 def _rolloff(magnitude, sr):
     """Roll-off frequency: the first bin where the cumulative magnitude reaches 85%.
 
-    The same float32 running sum, bin after bin, and the same threshold as
-    ``librosa.feature.spectral_rolloff``, so the same bin is picked; the sum runs
-    over whole rows (all frames at once, vectorised) instead of ``np.cumsum``'s
-    one-frame-at-a-time loop, and a count replaces its NaN-masked min (~4 ms
-    instead of ~11).
+    ``librosa.feature.spectral_rolloff``'s float32 running sum and threshold, so the
+    same bin; summed row by row over all frames at once, with a count in place of its
+    NaN-masked min (~4 ms instead of ~11).
     """
     cumulative = np.array(magnitude, dtype=np.float32, order="C")
     for k in range(1, cumulative.shape[0]):
@@ -539,11 +488,9 @@ def _chroma_basis(sr, tuning):
 def _estimate_tuning(power, sr):
     """``librosa.estimate_tuning(S=power, sr=sr)``, looking only at piptrack's band.
 
-    piptrack interpolates every bin of every frame but keeps only peaks between
-    150 Hz and 4 kHz; here the same peaks, shifts and magnitudes are computed for
-    those ~360 bins, and only at the peaks, with the same float32/float64
-    arithmetic as librosa's numba stencils, so the pitch histogram and the tuning
-    are the same (~2 ms instead of ~33).
+    piptrack interpolates every bin but keeps only peaks in 150 Hz - 4 kHz; here the
+    same peaks, shifts and magnitudes, with the float32/float64 arithmetic of librosa's
+    stencils, for those ~360 bins only (~2 ms instead of ~33).
     """
     freqs = _fft_frequencies(sr)
     band = np.flatnonzero((PIPTRACK_FMIN <= freqs) & (freqs < min(PIPTRACK_FMAX, sr / 2)))
@@ -574,11 +521,8 @@ def _estimate_tuning(power, sr):
 def _frame_rms(y):
     """``librosa.feature.rms(y=y)`` from sums of squares over 512-sample blocks.
 
-    librosa zero-pads the waveform by 1024 samples each side, frames it into
-    2048-sample windows and averages their squares (4x redundant work, float32).
-    Each window is exactly 4 consecutive hop-sized blocks of the padded signal,
-    the first two of them padding, so summing each block of ``y`` once (float64)
-    is enough.
+    librosa's 2048-sample windows of the 1024-zero-padded signal are 4 consecutive
+    hop-sized blocks each, so each block of ``y`` is summed once (float64), not 4 times.
     """
     full = y.size // HOP_LENGTH
     blocks = np.zeros(n_frames(y.size) + 3)  # padded blocks: 2 of zeros, y's, zeros
@@ -593,11 +537,9 @@ def _frame_rms(y):
 def _zero_crossing_rate(y, threshold=1e-10):
     """``librosa.feature.zero_crossing_rate(y)`` by finding the sign changes once.
 
-    librosa edge-pads the waveform by 1024 samples, frames it (2048 samples, hop
-    512), zeroes |y| <= 1e-10 and counts sign-bit changes between neighbours
-    inside each frame (2047 pairs), divided by 2048. The padding repeats the end
-    samples, so it adds no change; counting the changes of ``y`` that fall inside
-    each frame's span gives the same integers (<1 ms instead of ~10).
+    librosa counts sign-bit changes (after zeroing |y| <= 1e-10) inside each 2048-sample
+    frame of the edge-padded signal, over 2048; edge padding adds no change, so counting
+    ``y``'s changes in each frame's span gives the same integers (<1 ms instead of ~10).
     """
     negative = y < -threshold  # the sign bit after zeroing tiny values
     changes = np.flatnonzero(negative[1:] != negative[:-1])  # pair (i, i + 1)
@@ -610,11 +552,9 @@ def _zero_crossing_rate(y, threshold=1e-10):
 def _tempo(mel_db_ref1, sr):
     """``librosa.beat.beat_track(y=y, sr=sr)``'s tempo, from the mel dB we already have.
 
-    beat_track's onset envelope is the median over mel bands of the dB mel's
-    positive differences (the same ref=1.0 dB that MFCCs use); its tempo is
-    librosa's autocorrelation tempogram averaged over frames, weighted by a
-    log-normal prior around 120 bpm. The averaged tempogram is computed here
-    (:func:`_mean_tempogram`, ~4 ms instead of ~13); librosa picks the peak.
+    beat_track's onset envelope comes from the same ref=1.0 dB mel as the MFCCs; its
+    tempo is the peak of the frame-averaged tempogram under librosa's prior. The average
+    is computed here (:func:`_mean_tempogram`, ~4 ms instead of ~13).
     """
     onset_env = librosa.onset.onset_strength(
         S=mel_db_ref1, sr=sr, hop_length=HOP_LENGTH, aggregate=np.median
@@ -630,12 +570,9 @@ def _tempo(mel_db_ref1, sr):
 def _mean_tempogram(onset_env, win_length, chunk=_CHUNK):
     """Frame average of ``librosa.feature.tempogram(onset_envelope=..)``, shape (win,).
 
-    librosa autocorrelates each Hann-windowed onset frame (inverse FFT of its power
-    spectrum), divides it by its peak, and we then average over frames. The peak of
-    an autocorrelation is its lag-0 value, the frame's energy E_t, and the inverse
-    FFT is linear, so the average is one inverse FFT of sum_t P_t / E_t: half the
-    FFTs of the per-frame way. Frames are transformed ``chunk`` at a time to stay
-    in cache.
+    Each frame's autocorrelation (inverse FFT of its power spectrum P_t) is divided by
+    its peak, the lag-0 value E_t; the inverse FFT is linear, so the average is one
+    inverse FFT of sum_t P_t / E_t: half the FFTs. ``chunk`` frames at a time (cache).
     """
     n = onset_env.shape[-1]
     padded = np.pad(onset_env, win_length // 2, mode="linear_ramp", end_values=[0, 0])
