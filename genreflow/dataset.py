@@ -93,18 +93,14 @@ def frame_matrix(features):
 
 
 def stats_from_frames(frames, tempo, length):
-    """Summary statistics of a frame matrix, in ``STATS_COLUMNS`` order.
-
-    Means and variances over frames, as the Kaggle table and the study compute them
-    (``chroma_stft_mean``/``_var`` pool all 12 pitch classes, like ``np.mean`` of the
-    whole chromagram).
+    """Means and variances over frames in ``STATS_COLUMNS`` order, as the Kaggle table
+    and the study compute them (``chroma_stft_mean``/``_var`` pool all 12 pitch classes).
 
     Parameters
     ----------
     frames : numpy.ndarray, shape (T, 37)
         Frame features in ``FRAME_COLUMNS`` order.
     tempo : float
-        Beats per minute of the track.
     length : int
         Samples of the decoded track (or window).
 
@@ -132,17 +128,14 @@ def stats_from_frames(frames, tempo, length):
 
 
 def track_arrays(features, tempo, n_samples):
-    """One track's rows of ``dataset.h5``, from its frame-level features.
-
-    The merge and ``genreflow predict`` both call this, so a model is fed at prediction
-    time exactly what it was trained on.
+    """One track's rows of ``dataset.h5``, from its frame-level features (the merge's
+    and so ``genreflow predict``'s: a model is fed what it was trained on).
 
     Parameters
     ----------
     features : dict
         ``genreflow.features.extract_features`` output (frames last).
     tempo : float
-        Beats per minute.
     n_samples : int
         Samples of the decoded track.
 
@@ -186,16 +179,14 @@ def fit_length(matrix, n_frames=N_FRAMES):
 def merge_shards(shard_files, dataset_path, features_csv, rejected_csv):
     """Stream shard files into ``dataset.h5``, the Kaggle-like table and ``rejected.csv``.
 
-    Rows are in sorted track-id order whatever the shards, so the outputs do not
-    depend on how tracks were sharded.
+    Rows are in sorted track-id order, so the outputs do not depend on the sharding.
 
     Parameters
     ----------
     shard_files : sequence of path-like
-        Shard files of ``docs/contracts.md`` (one group per track, accepted and
-        rejected alike), as :func:`genreflow.features.extract_shard_file` writes them.
+        As :func:`genreflow.features.extract_shard_file` writes them.
     dataset_path, features_csv, rejected_csv : path-like
-        Outputs. Each is written to a temporary name and renamed when complete.
+        Outputs, each written under a temporary name and renamed when complete.
 
     Returns
     -------
