@@ -1,10 +1,8 @@
 """Decode audio files into the study's waveform: float32, mono, 22050 Hz.
 
-One decode per track. The values equal ``librosa.load(path, sr=22050, mono=True)``
-(the study's loader): libsndfile reads wav/au/flac/ogg/mp3, channels are averaged
-(``librosa.to_mono``) and other rates are resampled with librosa's default
-``soxr_hq``; what libsndfile cannot open goes through librosa's audioread fallback.
-Files that cannot give a waveform raise :class:`AudioError`, which names the file.
+The values equal ``librosa.load(path, sr=22050, mono=True)`` (the study's loader): libsndfile
+reads wav/au/flac/ogg/mp3, channels are averaged and other rates resampled with ``soxr_hq``;
+what libsndfile cannot open goes through librosa's audioread fallback.
 """
 
 from __future__ import annotations
@@ -28,15 +26,7 @@ _SAMPLE_BYTES = {"PCM_U8": 1, "PCM_S8": 1, "PCM_16": 2, "PCM_24": 3, "PCM_32": 4
 
 
 class AudioError(Exception):
-    """An audio file that cannot give a waveform.
-
-    Parameters
-    ----------
-    path : str or os.PathLike
-        The file.
-    reason : str
-        What is wrong with it, in words.
-    """
+    """An audio file (``path``) that cannot give a waveform, and why (``reason``, in words)."""
 
     def __init__(self, path, reason):
         self.path = os.fspath(path)
@@ -47,19 +37,11 @@ class AudioError(Exception):
 def load_audio(path, sr=SR):
     """Decode an audio file into a mono float32 waveform at ``sr`` Hz.
 
-    Parameters
-    ----------
-    path : str or os.PathLike
-        Audio file (wav, au, flac, ogg, mp3, or whatever libsndfile/audioread read).
-    sr : int
-        Target sampling rate; other rates are resampled (librosa's ``soxr_hq``).
-
     Returns
     -------
     y : numpy.ndarray, shape (n_samples,), float32
-        The waveform, equal to ``librosa.load(path, sr=sr, mono=True)[0]``.
+        Equal to ``librosa.load(path, sr=sr, mono=True)[0]``.
     sr : int
-        The sampling rate of ``y``.
 
     Raises
     ------
@@ -84,8 +66,7 @@ def load_audio(path, sr=SR):
 
 
 def _read_soundfile(path):
-    """Read with libsndfile as ``librosa.load`` does; down-mix; refuse a truncated WAV (its
-    header declares more audio than the file holds)."""
+    """Read as ``librosa.load`` does, down-mixed; refuse a WAV whose header declares more audio than it holds."""
     with sf.SoundFile(path) as f:
         match = _DATA_SIZE_MISMATCH.search(f.extra_info)
         declared, actual = (int(g) for g in match.groups()) if match else (0, 0)  # 0: a placeholder
@@ -100,21 +81,17 @@ def _read_soundfile(path):
             raise AudioError(path, reason + "replace or remove it)")
         data = f.read(dtype="float32", always_2d=True)  # (frames, channels)
         native_sr = f.samplerate
-    if data.shape[1] == 1:
-        return data[:, 0], native_sr
     # Channels first, as librosa.load hands them to librosa.to_mono (their mean).
-    return librosa.to_mono(data.T), native_sr
+    return (data[:, 0] if data.shape[1] == 1 else librosa.to_mono(data.T)), native_sr
 
 
 def _read_audioread(path, soundfile_error):
-    """librosa's fallback decoder (audioread) for formats libsndfile lacks."""
     try:
         with warnings.catch_warnings():
             # librosa warns that it falls back to (deprecated) audioread: expected here.
             warnings.simplefilter("ignore", (UserWarning, FutureWarning))
-            y, native_sr = librosa.load(path, sr=None, mono=True)
+            return librosa.load(path, sr=None, mono=True)
     except Exception as exc:  # audioread raises several unrelated types
         says = getattr(soundfile_error, "error_string", str(soundfile_error))
         reason = f"cannot decode as audio (libsndfile: {says}; audioread: {type(exc).__name__} {exc}".rstrip()
         raise AudioError(path, reason + "); not an audio file, or a damaged one") from exc
-    return y, native_sr

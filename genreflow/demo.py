@@ -1,9 +1,7 @@
 """A generated, deterministic demo set with GTZAN's genres and layout.
 
-Each genre has its own tempo range, rhythm (drum pattern, swing, off-beats), timbre
-(sine, saw, square, plucked, distorted) and harmony (major, minor, seventh chords), so
-the study's features separate them well above chance without being trivial: keys,
-tempi, melodies and mix levels vary per track.
+Each genre has its own tempo range, rhythm, timbre and harmony, so the study's features separate
+them well above chance without being trivial: keys, tempi, melodies and mix levels vary per track.
 """
 
 from __future__ import annotations
@@ -14,8 +12,7 @@ import numpy as np
 
 from genreflow.constants import SR
 
-# tempo range (bpm), swing (0: straight), chord quality, lead timbre, drum pattern,
-# off-beat chords, distortion, noise level, brightness of the lead (harmonics)
+# swing: how late the off-beat 8th notes come, in 8ths; offbeat: chords on the off-beats; drive: distortion
 GENRE_STYLES = {
     "blues": dict(bpm=(70, 95), swing=0.33, chord="dom7", timbre="saw", drums="shuffle", offbeat=False, drive=0.3, noise=0.01, bass="walk"),
     "classical": dict(bpm=(55, 80), swing=0.0, chord="major", timbre="sine", drums=None, offbeat=False, drive=0.0, noise=0.0, bass="sustain"),
@@ -46,25 +43,10 @@ DRUM_PATTERNS = {
 
 
 def generate_track(genre, index, duration=30.0, seed=0, sr=SR):
-    """Synthesise one demo track.
+    """Synthesise one demo track: mono float32 audio of ``duration`` seconds, peaking at 0.9.
 
-    Parameters
-    ----------
-    genre : str
-        One of ``GENRE_STYLES``.
-    index : int
-        Track number within the genre; with ``seed`` it fixes every random choice.
-    duration : float
-        Seconds.
-    seed : int
-        Seed of the whole demo set.
-    sr : int
-        Sample rate.
-
-    Returns
-    -------
-    numpy.ndarray, float32, shape (round(duration * sr),)
-        Mono audio peaking at 0.9.
+    ``genre`` is one of ``GENRE_STYLES``; the track number ``index`` within it and the seed of the
+    whole set, ``seed``, fix every random choice.
     """
     if genre not in GENRE_STYLES:
         raise KeyError(f"no demo style for genre '{genre}'; choose from {sorted(GENRE_STYLES)}")
@@ -82,20 +64,15 @@ def generate_track(genre, index, duration=30.0, seed=0, sr=SR):
     levels.update(chords=rng.uniform(0.2, 0.4), lead=rng.uniform(0.2, 0.4))
     for s in range(int(duration / step) + 1):
         bar, pos = divmod(s, 16)
-        # swing delays every second 8th note
         t = s * step + (style["swing"] * 2 * step if pos % 4 == 2 else 0.0)
         start = int(t * sr)
         if start >= n:
             break
         root = key + progression[bar % len(progression)]
         if style["drums"]:
-            kick, snare, hat = DRUM_PATTERNS[style["drums"]]
-            if kick[pos] == "x":
-                _add(out, start, _kick(sr) * levels["drums"])
-            if snare[pos] == "x":
-                _add(out, start, _snare(rng, sr) * levels["drums"] * 0.7)
-            if hat[pos] == "x":
-                _add(out, start, _hat(rng, sr) * levels["drums"] * 0.3)
+            for pattern, drum, gain in zip(DRUM_PATTERNS[style["drums"]], (_kick, _snare, _hat), (1.0, 0.7, 0.3)):
+                if pattern[pos] == "x":
+                    _add(out, start, drum(rng, sr) * levels["drums"] * gain)
         _add_bass(out, start, style["bass"], root, pos, step, levels["bass"], rng, sr)
         chord_on = pos in (2, 6, 10, 14) if style["offbeat"] else pos == 0
         if chord_on:
@@ -138,24 +115,17 @@ def _tone(freq, seconds, timbre, sr):
     n = max(1, int(seconds * sr))
     phase = 2 * np.pi * freq * np.arange(n) / sr
     if timbre == "sine":
-        wave = np.sin(phase) + 0.2 * np.sin(2 * phase)
-        env = _envelope(n, sr, attack=0.05)
-    elif timbre == "triangle":
-        wave = 2 / np.pi * np.arcsin(np.sin(phase))
-        env = _envelope(n, sr, decay=0.6)
-    elif timbre == "square":
-        wave = np.sign(np.sin(phase)) * 0.6
-        env = _envelope(n, sr)
-    elif timbre == "pluck":
-        wave = sum(np.sin(k * phase) / k for k in range(1, 6))
-        env = _envelope(n, sr, attack=0.002, decay=0.25)
-    else:  # saw
-        wave = 2 * ((phase / (2 * np.pi)) % 1.0) - 1
-        env = _envelope(n, sr)
-    return wave * env
+        return (np.sin(phase) + 0.2 * np.sin(2 * phase)) * _envelope(n, sr, attack=0.05)
+    if timbre == "triangle":
+        return 2 / np.pi * np.arcsin(np.sin(phase)) * _envelope(n, sr, decay=0.6)
+    if timbre == "square":
+        return np.sign(np.sin(phase)) * 0.6 * _envelope(n, sr)
+    if timbre == "pluck":
+        return sum(np.sin(k * phase) / k for k in range(1, 6)) * _envelope(n, sr, attack=0.002, decay=0.25)
+    return (2 * ((phase / (2 * np.pi)) % 1.0) - 1) * _envelope(n, sr)  # saw
 
 
-def _kick(sr):
+def _kick(rng, sr):
     n = int(0.18 * sr)
     t = np.arange(n) / sr
     freq = 50 + 100 * np.exp(-t / 0.03)

@@ -1,8 +1,8 @@
 """Write a file or folder so that readers see all of it or nothing.
 
-Rule outputs need no such care: Snakemake removes the outputs of a failed job and
-marks a killed one incomplete. This is for what a caller outside Snakemake also
-writes (`genreflow predict`'s shard files, the merge's outputs) and a download.
+Rule outputs need no such care: Snakemake removes a failed job's outputs and marks a killed one
+incomplete. This is for what a caller outside Snakemake also writes (`genreflow predict`'s shard
+files, the merge's outputs) and a download.
 """
 
 from __future__ import annotations
@@ -16,16 +16,10 @@ from pathlib import Path
 
 @contextlib.contextmanager
 def atomic_path(path):
-    """Yield a temporary path beside ``path``; rename it to ``path`` if the block succeeds.
+    """Yield a temporary path beside the file or folder ``path``; rename it to ``path`` if the block succeeds.
 
-    The temporary name is hidden and unique (two writers never share it) and in the
-    same folder, so the final rename is atomic. On any error it is removed and
-    ``path`` keeps whatever it held before.
-
-    Parameters
-    ----------
-    path : path-like
-        The file or folder to create or replace.
+    The temporary name is hidden, unique (two writers never share it) and in the same
+    folder, so the rename is atomic. On any error it is removed and ``path`` keeps what it held.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -39,5 +33,4 @@ def atomic_path(path):
         if tmp.is_dir():
             shutil.rmtree(tmp, ignore_errors=True)
         else:
-            with contextlib.suppress(FileNotFoundError):
-                tmp.unlink()
+            tmp.unlink(missing_ok=True)

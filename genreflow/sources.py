@@ -24,29 +24,14 @@ KNOWN_SUBFOLDERS = ("genres", "genres_original", "Data/genres_original", "Data/g
 
 
 def demo_tracks(root, tracks_per_genre):
-    """The demo set's track list (files need not exist yet: rules generate them).
-
-    Parameters
-    ----------
-    root : path-like
-        Folder of the generated set, e.g. ``resources/demo``.
-    tracks_per_genre : int
-        Tracks per GTZAN genre.
-    """
-    rows = []
-    for genre in GTZAN_GENRES:
-        for i in range(tracks_per_genre):
-            stem = f"{genre}.{i:05d}"
-            rows.append((f"{genre}/{stem}", genre, str(Path(root) / genre / f"{stem}.wav")))
+    """The track list of the demo set in ``root`` (e.g. ``resources/demo``); rules generate the files later."""
+    stems = [(genre, f"{genre}.{i:05d}") for genre in GTZAN_GENRES for i in range(tracks_per_genre)]
+    rows = [(f"{genre}/{stem}", genre, str(Path(root) / genre / f"{stem}.wav")) for genre, stem in stems]
     return pd.DataFrame(rows, columns=TRACK_COLUMNS)
 
 
 def folder_tracks(root, extensions=AUDIO_EXTENSIONS):
-    """Tracks of a ``<root>/<label>/<file>`` tree; labels are the folder names.
-
-    ``root`` may also be a folder holding such a tree under one of the names common
-    GTZAN copies use (``genres/``, ``Data/genres_original/``).
-    """
+    """Tracks of a ``<root>/<label>/<file>`` tree, or of one in a ``KNOWN_SUBFOLDERS`` folder of ``root``."""
     root = Path(root)
     if not root.is_dir():
         raise FileNotFoundError(
@@ -75,10 +60,7 @@ def folder_tracks(root, extensions=AUDIO_EXTENSIONS):
 
 
 def manifest_tracks(manifest):
-    """Tracks listed in a CSV with columns ``path,label``.
-
-    Relative paths are resolved against the CSV's folder.
-    """
+    """Tracks listed in a CSV with columns ``path,label``; relative paths start at the CSV's folder."""
     manifest = Path(manifest)
     if not manifest.is_file():
         raise FileNotFoundError(f"dataset.manifest '{manifest}' does not exist; give a CSV with columns path,label")
@@ -96,27 +78,17 @@ def manifest_tracks(manifest):
     absent = [p for p in tracks["path"] if not Path(p).is_file()]
     if absent:
         raise FileNotFoundError(
-            f"{manifest}: {len(absent)} listed file(s) do not exist, e.g. {absent[:3]}; fix the paths or remove the rows"
+            f"{manifest}: {len(absent)} listed file(s) do not exist, e.g. {absent[:3]}; "
+            "fix the paths or remove the rows"
         )
     return tracks
 
 
 def shard_count(n_tracks, tracks_per_job):
-    """Number of shards: the largest power of two <= n_tracks / tracks_per_job.
+    """Number of shards: the largest power of two <= ``n_tracks / tracks_per_job``, at least 1.
 
-    Parameters
-    ----------
-    n_tracks : int
-        Tracks of the dataset.
-    tracks_per_job : int
-        Tracks an extraction job should carry (``features.tracks_per_job``).
-
-    Returns
-    -------
-    int
-        At least 1. Powers of two only, so when the dataset grows past one every shard
-        splits in two (shard ``i`` of ``B`` becomes ``i`` and ``i + B`` of ``2B``):
-        tracks never move between shards otherwise.
+    Powers of two only, so when the dataset grows past one every shard splits in two (shard
+    ``i`` of ``B`` becomes ``i`` and ``i + B`` of ``2B``): tracks never move between shards otherwise.
     """
     if tracks_per_job < 1:
         raise ValueError(f"tracks_per_job must be at least 1, got {tracks_per_job}")
@@ -127,49 +99,25 @@ def shard_count(n_tracks, tracks_per_job):
 def shard_index(track, n_shards):
     """Shard (0 .. n_shards - 1) of one track: a BLAKE2b hash of its id, modulo ``n_shards``.
 
-    The same id gives the same shard on every machine and every run (unlike Python's
-    ``hash``), whatever other tracks exist. A cryptographic hash, because CRC-32 is
-    linear: the ids of consecutive tracks (``blues.00000``, ``blues.00001``, ...) share
-    their low CRC bits in runs of four, so small shards would be lopsided.
+    The same on every machine and run (unlike ``hash``), whatever other tracks exist. Not CRC-32:
+    it is linear, so consecutive ids (``blues.00000``, ``blues.00001``, ...) share their low
+    bits in runs of four and small shards would be lopsided.
     """
     digest = hashlib.blake2b(str(track).encode("utf-8"), digest_size=8).digest()
     return int.from_bytes(digest, "big") % n_shards
 
 
 def assign_shards(tracks, tracks_per_job):
-    """Add a ``shard`` column to a track list: the extraction job of each track.
+    """A copy of a track list with a ``shard`` column (e.g. ``"0-of-2"``): the extraction job of each track.
 
-    A shard is the tracks whose id hashes to the same index (:func:`shard_index`)
-    among :func:`shard_count` shards of the whole track list, whatever their genre: a
-    job's Python and library start-up (~2.5 CPU-s) is paid once per shard, so a small
-    dataset is one or two jobs, not one per genre folder. Adding or removing a track
-    changes only its own shard, unless the dataset crosses a power of two of
-    ``tracks_per_job``, when every shard splits (or joins) in two. Shards hold
-    ``tracks_per_job`` to ``2 x tracks_per_job`` tracks on average.
-
-    Parameters
-    ----------
-    tracks : pandas.DataFrame
-        A track list (``track``, ``label``, ``path``), as the sources return it.
-    tracks_per_job : int
-        ``features.tracks_per_job``.
-
-    Returns
-    -------
-    pandas.DataFrame
-        A copy of ``tracks`` with ``shard`` (e.g. ``"0-of-2"``), in the same order.
-
-    Examples
-    --------
-    >>> table = pd.DataFrame({"track": [f"rock/r{i}" for i in range(200)], "label": "rock"})
-    >>> sorted(assign_shards(table, 50)["shard"].unique())
-    ['0-of-4', '1-of-4', '2-of-4', '3-of-4']
+    Sharded by :func:`shard_index` among :func:`shard_count` shards of the whole list, whatever the
+    genre: a job's start-up (~2.5 CPU-s) is paid once per shard, so a small dataset is one or two jobs.
+    Adding or removing a track changes only its own shard, unless the dataset crosses a power of two
+    of ``tracks_per_job`` and every shard splits (or joins) in two. Shards average 1-2 x ``tracks_per_job``.
     """
-    out = tracks.copy()
-    n = shard_count(len(out), tracks_per_job)
+    n = shard_count(len(tracks), tracks_per_job)
     # the count in the name: a split shard is a new file, never an old one with other tracks
-    out["shard"] = [f"{shard_index(track, n)}-of-{n}" for track in out["track"]]
-    return out
+    return tracks.assign(shard=[f"{shard_index(track, n)}-of-{n}" for track in tracks["track"]])
 
 
 def sha256_of(path, chunk=1 << 20):
@@ -182,11 +130,7 @@ def sha256_of(path, chunk=1 << 20):
 
 
 def fetch_archive(url, sha256, archive):
-    """Download ``url`` to ``archive`` (atomically) and check its SHA-256.
-
-    A mismatching download is kept beside as ``<archive>.bad`` for inspection and the
-    call fails naming both checksums.
-    """
+    """Download ``url`` to ``archive`` atomically; a SHA-256 mismatch keeps it as ``<archive>.bad`` and raises."""
     archive = Path(archive)
     with atomic_path(archive) as tmp:
         with urllib.request.urlopen(url) as response, open(tmp, "wb") as out:
@@ -201,7 +145,7 @@ def fetch_archive(url, sha256, archive):
 
 
 def unpack_archive(archive, dest):
-    """Unpack a tar archive into ``dest`` (atomically: a temp folder renamed at the end)."""
+    """Unpack a tar archive into ``dest``, atomically."""
     with atomic_path(dest) as tmp, tarfile.open(archive) as tar:
         tar.extractall(tmp, filter="data")
 
@@ -219,9 +163,8 @@ def _checked(tracks, where):
 def audio_files(paths, extensions=AUDIO_EXTENSIONS):
     """Every audio file among ``paths``, for prediction.
 
-    A folder is searched (sorted); a file with another extension than ``extensions``
-    is read as a list of paths, one a line (``#`` comments; relative to the list);
-    any other path is kept as given (a missing one is reported when it is read).
+    A folder is searched (sorted); a file with another extension is a list of paths, one a
+    line (``#`` comments; relative to the list); any other path is kept (a missing one fails when read).
     """
     found = []
     for path in map(Path, paths):

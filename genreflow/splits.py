@@ -1,6 +1,7 @@
 """Track-level splits: stratified hold-out, k-fold, and published list files.
 
-Everything is decided per track, so no track's windows or frames land on both sides.
+Everything is decided per track, so no track's windows or frames land on both sides. A split
+is a DataFrame ``track, label, part, fold`` sorted by track.
 """
 
 from __future__ import annotations
@@ -15,29 +16,17 @@ from genreflow.constants import AUDIO_EXTENSIONS
 
 
 def stratified_split(tracks, labels, test_size=0.25, valid_size=0.0, seed=0):
-    """Hold out a stratified, seeded share of tracks for testing (the study's 75/25).
+    """Hold out a stratified, seeded share of tracks for testing (the study's 75/25); all in fold 0.
 
     Parameters
     ----------
-    tracks, labels : array-like of str
-        Track ids and their labels.
-    test_size : float
-        Share of tracks for the test part.
     valid_size : float
         Share of the *training* tracks moved to a ``valid`` part (0: none; the
         networks then carve their own validation part from ``train``).
-    seed : int
-        Seed of the shuffle; the same seed gives the same split.
-
-    Returns
-    -------
-    pandas.DataFrame
-        Columns ``track, label, part, fold`` (fold 0), sorted by track.
     """
     tracks, labels = np.asarray(tracks), np.asarray(labels)
     _check_stratifiable(labels, 2, "stratified")
-    rows = np.arange(len(tracks))
-    train, test = train_test_split(rows, test_size=test_size, stratify=labels, random_state=seed)
+    train, test = train_test_split(np.arange(len(tracks)), test_size=test_size, stratify=labels, random_state=seed)
     part = np.full(len(tracks), "train", dtype=object)
     part[test] = "test"
     if valid_size > 0:
@@ -47,13 +36,7 @@ def stratified_split(tracks, labels, test_size=0.25, valid_size=0.0, seed=0):
 
 
 def kfold_split(tracks, labels, n_folds=5, seed=0):
-    """Assign each track to one of ``n_folds`` stratified folds (its test fold).
-
-    Returns
-    -------
-    pandas.DataFrame
-        Columns ``track, label, part, fold`` with ``part == "cv"``.
-    """
+    """Assign each track to one of ``n_folds`` stratified folds (its test fold); ``part`` is ``"cv"``."""
     tracks, labels = np.asarray(tracks), np.asarray(labels)
     _check_stratifiable(labels, n_folds, "kfold")
     fold = np.zeros(len(tracks), dtype=int)
@@ -64,19 +47,13 @@ def kfold_split(tracks, labels, n_folds=5, seed=0):
 
 
 def read_list_file(path):
-    """Track ids from a list file such as ``train_filtered.txt``.
+    """Track ids from a list file such as ``train_filtered.txt``, one ``<label>/<file>`` a line.
 
-    Each line is ``<label>/<file>``; an audio extension is dropped so
-    ``blues/blues.00000.au`` names the same track as ``blues/blues.00000.wav``.
+    An audio extension is dropped, so ``blues/blues.00000.au`` names the same track as ``blues/blues.00000.wav``.
     """
-    ids = []
-    for line in Path(path).read_text().splitlines():
-        line = line.strip()
-        if line and not line.startswith("#"):
-            file = Path(line)
-            stem = file.name.rsplit(".", 1)[0] if file.suffix.lstrip(".") in AUDIO_EXTENSIONS else file.name
-            ids.append(f"{file.parent.name}/{stem}")
-    return ids
+    lines = [line.strip() for line in Path(path).read_text().splitlines()]
+    files = [Path(line) for line in lines if line and not line.startswith("#")]
+    return [f"{f.parent.name}/{f.stem if f.suffix.lstrip('.') in AUDIO_EXTENSIONS else f.name}" for f in files]
 
 
 def lists_split(tracks, labels, list_files):
@@ -84,18 +61,15 @@ def lists_split(tracks, labels, list_files):
 
     Parameters
     ----------
-    tracks, labels : array-like of str
-        The tracks the data stage accepted.
     list_files : dict
         ``{"train": path, "valid": path, "test": path}``; ``valid`` may be absent.
 
     Returns
     -------
     split : pandas.DataFrame
-        Columns ``track, label, part, fold`` for tracks found in both the data and a list.
+        The tracks found in both the data and a list.
     report : dict
-        ``missing_from_data`` (listed tracks the data lacks) and ``not_in_lists``
-        (tracks of the data no list names), each a sorted list of track ids.
+        Sorted track ids: ``missing_from_data`` (listed, not in the data) and ``not_in_lists``.
     """
     label_of = dict(zip(tracks, labels))
     part_of = {}
@@ -112,25 +86,22 @@ def lists_split(tracks, labels, list_files):
         "missing_from_data": sorted(t for t in part_of if t not in label_of),
         "not_in_lists": sorted(t for t in label_of if t not in part_of),
     }
-    labels, parts = [label_of[t] for t in kept], [part_of[t] for t in kept]
-    columns = (np.asarray(c, dtype=object) for c in (kept, labels, parts))
+    columns = (np.asarray(c, dtype=object) for c in (kept, [label_of[t] for t in kept], [part_of[t] for t in kept]))
     return _frame(*columns, np.zeros(len(kept), dtype=int)), report
 
 
 def iter_folds(split):
     """Yield ``(fold, train_ids, valid_ids, test_ids)`` for a split table.
 
-    One fold for a hold-out split (``part`` train/valid/test), ``k`` folds for a
-    k-fold split (``part == "cv"``: fold ``f`` tests the tracks whose ``fold`` is
-    ``f`` and trains on the rest; ``valid_ids`` is then empty).
+    One fold for a hold-out split; for a k-fold split, fold ``f`` tests the tracks whose
+    ``fold`` is ``f`` and trains on the rest (``valid_ids`` empty).
     """
     if (split["part"] == "cv").all():
         for fold in sorted(split["fold"].unique()):
             test = split["fold"] == fold
             yield int(fold), split.loc[~test, "track"].tolist(), [], split.loc[test, "track"].tolist()
         return
-    parts = {p: split.loc[split["part"] == p, "track"].tolist() for p in ("train", "valid", "test")}
-    yield 0, parts["train"], parts["valid"], parts["test"]
+    yield 0, *(split.loc[split["part"] == p, "track"].tolist() for p in ("train", "valid", "test"))
 
 
 def split_summary(split):
@@ -160,7 +131,6 @@ def make_split(tracks, labels, settings):
     Returns
     -------
     split : pandas.DataFrame
-        ``track, label, part, fold``.
     unmatched : pandas.DataFrame
         ``track, problem`` for list entries missing from the data and data tracks no list
         names (empty for the other methods).
@@ -169,9 +139,7 @@ def make_split(tracks, labels, settings):
     seed = settings.get("seed", 0)
     unmatched = pd.DataFrame(columns=["track", "problem"])
     if method == "stratified":
-        split = stratified_split(
-            tracks, labels, settings.get("test_size", 0.25), settings.get("valid_size", 0.0), seed
-        )
+        split = stratified_split(tracks, labels, settings.get("test_size", 0.25), settings.get("valid_size", 0.0), seed)
     elif method == "kfold":
         split = kfold_split(tracks, labels, settings.get("n_folds", 5), seed)
     elif method == "lists":
