@@ -1,7 +1,7 @@
 """Score held-out predictions and write the files every model job leaves behind.
 
-The one job runner (:mod:`genreflow.jobs`) calls :func:`write_evaluation` for every
-model family, so the report stage reads one layout (see ``docs/contracts.md``).
+:mod:`genreflow.jobs` calls :func:`write_evaluation` for every model family, so the report
+reads one layout (``docs/contracts.md``).
 """
 
 from __future__ import annotations
@@ -11,58 +11,33 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import (
-    accuracy_score,
-    balanced_accuracy_score,
-    confusion_matrix,
-    f1_score,
-    recall_score,
-)
+from sklearn.metrics import accuracy_score, balanced_accuracy_score, confusion_matrix, f1_score, recall_score
 
 
 def score_predictions(y_true, y_pred, classes):
-    """Accuracy, balanced accuracy, macro F1 and per-class recall.
-
-    Parameters
-    ----------
-    y_true, y_pred : array-like of str
-        True and predicted labels, one per scored item.
-    classes : sequence of str
-        Every class name, in the order of the report.
-
-    Returns
-    -------
-    dict
-        ``accuracy``, ``balanced_accuracy``, ``macro_f1``, ``per_genre_recall``.
-    """
+    """``accuracy``, ``balanced_accuracy``, ``macro_f1`` and ``per_genre_recall`` (by class of ``classes``)."""
     classes = list(classes)
     recall = recall_score(y_true, y_pred, labels=classes, average=None, zero_division=0)
     return {
         "accuracy": float(accuracy_score(y_true, y_pred)),
         "balanced_accuracy": float(balanced_accuracy_score(y_true, y_pred)),
-        "macro_f1": float(
-            f1_score(y_true, y_pred, labels=classes, average="macro", zero_division=0)
-        ),
+        "macro_f1": float(f1_score(y_true, y_pred, labels=classes, average="macro", zero_division=0)),
         "per_genre_recall": {c: float(r) for c, r in zip(classes, recall)},
     }
 
 
 def confusion_table(y_true, y_pred, classes):
-    """Confusion counts as a DataFrame: rows true genre, columns predicted genre."""
+    """Confusion counts: rows true genre, columns predicted genre."""
     classes = list(classes)
-    counts = confusion_matrix(y_true, y_pred, labels=classes)
-    return pd.DataFrame(
-        counts,
-        index=pd.Index(classes, name="true"),
-        columns=pd.Index(classes, name="predicted"),
-    )
+    return pd.DataFrame(confusion_matrix(y_true, y_pred, labels=classes),
+                        index=pd.Index(classes, name="true"), columns=pd.Index(classes, name="predicted"))
 
 
 def draw_confusion(ax, table, title="", fontsize=None):
     """Draw a confusion table on ``ax``: colour = row-normalised rate (0..1), counts in cells.
 
-    Returns the image (for a colour bar). The one drawing of a confusion matrix: each
-    job's ``confusion.png`` and every panel of the report's grid.
+    The one drawing of a confusion matrix (each job's ``confusion.png``, every panel of the
+    report's grid). Returns the image, for a colour bar.
     """
     counts = table.to_numpy()
     totals = counts.sum(axis=1, keepdims=True)
@@ -90,7 +65,7 @@ def pyplot():
 
 
 def plot_confusion(table, path, title=""):
-    """Save one confusion matrix as a PNG (:func:`draw_confusion`)."""
+    """Save one confusion matrix as a PNG."""
     plt = pyplot()
     n = len(table)
     fig, ax = plt.subplots(figsize=(1.0 + 0.55 * n, 0.8 + 0.5 * n), layout="constrained")
@@ -100,20 +75,19 @@ def plot_confusion(table, path, title=""):
 
 
 def write_evaluation(outdir, predictions, classes, extra):
-    """Write ``metrics.json``, ``predictions.csv``, ``confusion.csv`` and ``.png``.
+    """Write ``metrics.json``, ``predictions.csv``, ``confusion.csv`` and ``confusion.png``.
 
     Parameters
     ----------
     outdir : path-like
         The model job's folder, ``results/models/<model>/<input>/``.
     predictions : pandas.DataFrame
-        One row per scored test track: ``track``, ``fold``, ``true``, ``predicted``
-        and, where the model gives them, ``p_<genre>`` probability columns.
+        One row per scored test track: ``track``, ``fold``, ``true``, ``predicted`` and,
+        where the model gives them, ``p_<genre>`` probabilities.
     classes : sequence of str
         Every genre, in report order.
     extra : dict
-        Facts about the job merged into ``metrics.json`` (``model``, ``input``,
-        ``mode``, ``best_params``, ``fit_seconds``, ``n_train``, ...).
+        Facts about the job for ``metrics.json`` (``model``, ``input``, ``best_params``, ...).
 
     Returns
     -------
@@ -124,15 +98,12 @@ def write_evaluation(outdir, predictions, classes, extra):
     outdir.mkdir(parents=True, exist_ok=True)
     if predictions.empty:
         raise ValueError(f"{outdir}: no test predictions to score")
-    metrics = dict(extra)
-    metrics.update(score_predictions(predictions["true"], predictions["predicted"], classes))
-    metrics["n_test"] = len(predictions)
+    metrics = {**extra, **score_predictions(predictions["true"], predictions["predicted"], classes),
+               "n_test": len(predictions)}
     table = confusion_table(predictions["true"], predictions["predicted"], classes)
-
     predictions.to_csv(outdir / "predictions.csv", index=False)
     table.to_csv(outdir / "confusion.csv")
-    title = f"{metrics.get('model', '')} on {metrics.get('input', '')}: "
-    title += f"accuracy {metrics['accuracy']:.1%}"
+    title = f"{metrics.get('model', '')} on {metrics.get('input', '')}: accuracy {metrics['accuracy']:.1%}"
     plot_confusion(table, outdir / "confusion.png", title=title)
     (outdir / "metrics.json").write_text(json.dumps(metrics, indent=2, default=_json_default) + "\n")
     return metrics
@@ -142,6 +113,4 @@ def _json_default(value):
     # numpy scalars and arrays from best_params and friends
     if isinstance(value, np.generic):
         return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    return str(value)
+    return value.tolist() if isinstance(value, np.ndarray) else str(value)

@@ -1,22 +1,14 @@
 """One model job, whatever the model family: folds, windows, the vote, the outputs.
 
-A job trains one model x input over every fold of ``split.csv`` and scores each fold's
-test tracks once, writing ``metrics.json``, ``predictions.csv`` and ``confusion.csv/png``
-to ``results/models/<model>/<input>/``; the family's ``save`` writes the model file.
 A family supplies only:
 
-``fit(source, train, valid, classes, fold) -> (model, facts)``
-    Fit on the examples of the ``train`` and ``valid`` tracks (``pandas.Series``: track ->
-    genre), cutting a validation part or running a CV search as it needs. ``facts``: this
-    fold's figures for ``metrics.json``, combined over folds by :func:`combine_folds`.
-``predict_proba(model, source, examples, classes) -> ndarray``
-    Class probabilities of ``examples``, one column per genre of ``classes``.
-``save(models, facts, outdir)``, ``files``, ``family``, ``info``
-    The model file(s) from every fold's model and facts; their names and the family's
-    for ``manifest.json``; job-wide facts for ``metrics.json`` (device, grid, ...).
+- ``fit(source, train, valid, classes, fold) -> (model, facts)``: ``train``, ``valid`` are
+  ``pandas.Series`` track -> genre; ``facts``, the fold's figures, are combined by :func:`combine_folds`;
+- ``predict_proba(model, source, examples, classes) -> ndarray``, a column per class;
+- ``save(models, facts, outdir)``; ``files`` and ``family`` for ``manifest.json``; ``info``, job-wide facts.
 
-In segment mode (``<input>_seg``) the source gives one example per window, cut after the
-split, and a track is scored by the mean probability of its windows (:func:`vote_tracks`).
+In segment mode (``<input>_seg``) each example is a window, cut after the split, and a
+track is scored by the mean probability of its windows (:func:`vote_tracks`).
 """
 
 from __future__ import annotations
@@ -38,22 +30,12 @@ log = logging.getLogger(__name__)
 
 
 def vote_tracks(window_proba, window_tracks, classes):
-    """Average window probabilities per track and pick the most probable genre.
-
-    Parameters
-    ----------
-    window_proba : numpy.ndarray, shape (n_windows, n_classes)
-        Class probabilities of each window (or of each track: one window per track).
-    window_tracks : array-like of str, shape (n_windows,)
-        The track each window was cut from.
-    classes : sequence of str
-        Class names in the column order of ``window_proba``.
+    """Average window probabilities (rows of ``window_proba``) per track; pick the most probable genre.
 
     Returns
     -------
     pandas.DataFrame
-        Indexed by track (first-seen order), with ``predicted`` and ``p_<genre>``
-        columns (mean window probability).
+        Indexed by track (first-seen order): ``predicted``, ``p_<genre>`` (mean over windows).
     """
     classes = list(classes)
     frame = pd.DataFrame(np.asarray(window_proba, dtype=float), columns=[f"p_{c}" for c in classes])
@@ -64,9 +46,8 @@ def vote_tracks(window_proba, window_tracks, classes):
 
 
 def combine_folds(facts):
-    """One ``metrics.json`` entry per fact: the fold's value, or over several folds the
-    mean of numbers (rounded for counts; ``fit_seconds`` summed) and the list of others,
-    plus ``per_fold`` lists of every fact."""
+    """Fold facts as one dict: over several folds the mean of numbers (rounded for ints,
+    ``fit_seconds`` summed) or the list of other values, plus ``per_fold`` lists."""
     if len(facts) == 1:
         return dict(facts[0])
     combined = {"per_fold": {key: [f[key] for f in facts] for key in facts[0]}}
@@ -84,7 +65,7 @@ def combine_folds(facts):
 
 
 def run_model_job(family, source, split_csv, outdir, extra=None, provenance=None):
-    """Train and score one model x input over every fold of a split; write its outputs.
+    """Train and score one model x input over every fold of a split; write and return its metrics.
 
     Parameters
     ----------
@@ -92,20 +73,10 @@ def run_model_job(family, source, split_csv, outdir, extra=None, provenance=None
         See the module docstring.
     source : genreflow.examples source
         The job's input; ``source.segments`` set means segment mode.
-    split_csv : path-like
-        ``results/splits/split.csv``: each fold's train, valid and test tracks.
-    outdir : path-like
-        ``results/models/<model>/<input>/``.
     extra : dict, optional
-        Facts recorded as they are in ``metrics.json`` (``model``, ``input``, ...).
+        Facts copied into ``metrics.json`` (``model``, ``input``, ...).
     provenance : dict, optional
-        :func:`genreflow.provenance.run_provenance`, recorded in ``metrics.json`` and
-        ``manifest.json``.
-
-    Returns
-    -------
-    dict
-        The metrics written.
+        :func:`genreflow.provenance.run_provenance`, for ``metrics.json`` and ``manifest.json``.
     """
     outdir, extra = Path(outdir), extra or {}
     outdir.mkdir(parents=True, exist_ok=True)
@@ -122,16 +93,12 @@ def run_model_job(family, source, split_csv, outdir, extra=None, provenance=None
         train, valid = label_of[list(train_ids)], label_of[list(valid_ids)]
         labels, where = [*train, *valid], f"{extra.get('model')} on '{extra.get('input')}' (fold {fold})"
         if not labels:
-            raise ValueError(
-                f"{where}: no training tracks. Check results/splits/split.csv and split.* in "
-                "config.yaml (test_size, lists), and that the dataset has tracks"
-            )
+            raise ValueError(f"{where}: no training tracks. Check results/splits/split.csv and split.* in "
+                             "config.yaml (test_size, lists), and that the dataset has tracks")
         if len(set(labels)) < 2:
-            raise ValueError(
-                f"{where}: all {len(labels)} training tracks are '{labels[0]}'; a classifier needs "
-                "at least two genres. Add tracks of other genres or use a split (split.method) that "
-                "trains on several"
-            )
+            raise ValueError(f"{where}: all {len(labels)} training tracks are '{labels[0]}'; a classifier needs "
+                             "at least two genres. Add tracks of other genres or use a split (split.method) "
+                             "that trains on several")
         start = time.perf_counter()
         model, fold_facts = family.fit(source, train, valid, classes, fold)
         fold_facts["fit_seconds"] = time.perf_counter() - start
@@ -168,8 +135,7 @@ def run_model_job(family, source, split_csv, outdir, extra=None, provenance=None
 
 
 def classic_proba(fitted, X, classes):
-    """A fitted pipeline's probabilities of ``X``, one column per genre of ``classes``
-    (0 for genres its training tracks lacked)."""
+    """``fitted.predict_proba(X)`` with a column per class of ``classes`` (0 where training lacked it)."""
     proba = fitted.predict_proba(X)
     out = np.zeros((len(proba), len(classes)))
     out[:, [list(classes).index(c) for c in fitted.classes_]] = proba
@@ -179,9 +145,8 @@ def classic_proba(fitted, X, classes):
 class ClassicFamily:
     """One scikit-learn model x grid (:mod:`genreflow.models.classic`) for :func:`run_model_job`.
 
-    Trains on the split's ``train`` and ``valid`` tracks together (the CV validates); in
-    segment mode on window statistics, the CV keeping each track's windows in one fold.
-    Parameters as ``classic.search_model`` takes them; ``threads``: the rule's threads.
+    Trains on ``train`` and ``valid`` tracks together (the CV validates), keeping each track's
+    windows in one CV fold. Parameters as ``classic.search_model`` takes them.
     """
 
     family, files = "classic", ["model.joblib"]
@@ -196,11 +161,9 @@ class ClassicFamily:
         train = source.examples(train_ids)
         n_tracks = len(set(train.tracks))
         if n_tracks < self.cv_folds:
-            raise ValueError(
-                f"classic model '{self.model}' (fold {fold}): {n_tracks} training tracks with a full "
-                f"window cannot fill classic.cv_folds = {self.cv_folds} CV folds; lower "
-                "classic.cv_folds in config.yaml or add tracks"
-            )
+            raise ValueError(f"classic model '{self.model}' (fold {fold}): {n_tracks} training tracks with a "
+                             f"full window cannot fill classic.cv_folds = {self.cv_folds} CV folds; lower "
+                             "classic.cv_folds in config.yaml or add tracks")
         groups = train.tracks if source.segments else None
         fitted, search = classic.search_model(self.model, self.grid, source.read(train.index), train.labels,
                                               groups, self.cv_folds, self.seed, self.threads)
@@ -208,9 +171,8 @@ class ClassicFamily:
         best = {key.removeprefix(f"{classic.STEP}__"): v.item() if isinstance(v, np.generic) else v
                 for key, v in search.best_params_.items()}  # JSON-friendly, no pipeline prefix
         log.info("fold %d: best %s, CV accuracy %.3f, %d fits", fold, best, search.best_score_, n_fits)
-        facts = {"best_params": best, "best_cv_score": float(search.best_score_), "n_fits": int(n_fits),
-                 "n_train": len(train_ids), "n_train_windows": len(train)}
-        return fitted, facts
+        return fitted, {"best_params": best, "best_cv_score": float(search.best_score_), "n_fits": int(n_fits),
+                        "n_train": len(train_ids), "n_train_windows": len(train)}
 
     def predict_proba(self, fitted, source, examples, classes):
         return classic_proba(fitted, source.read(examples.index), classes)
@@ -223,18 +185,17 @@ class ClassicFamily:
 class NeuralFamily:
     """One Keras network (:mod:`genreflow.models.neural`) for :func:`run_model_job`.
 
-    Each fold validates on the split's ``valid`` tracks, or on a stratified, seeded part
-    carved from its training tracks (``training.valid_size``), for early stopping.
+    Each fold stops early on the split's ``valid`` tracks, or on a stratified, seeded part
+    of its training tracks (``training.valid_size``).
 
     Parameters
     ----------
     settings : dict
-        ``genreflow.models.architectures.network_settings`` output.
+        From ``genreflow.models.architectures.network_settings``.
     threads : int, optional
-        Bound on TensorFlow's thread pools (the rule's ``threads``).
+        Bound on TensorFlow's thread pools.
     allow_cpu : bool
-        Train on the CPU although the job was given a GPU TensorFlow cannot see
-        (``genreflow.devices.training_device``).
+        Train on the CPU although the job was given a GPU TensorFlow cannot see.
     """
 
     family, files = "neural", ["model.keras"]
@@ -248,17 +209,14 @@ class NeuralFamily:
         neural.configure_tensorflow(threads, train["seed"], train["deterministic"])
         arch = {**settings["architecture"], "summary": architectures.describe(settings["architecture"])}
         self.info = {"device": training_device(allow_cpu), "best_params": arch, "training": dict(train)}
-        log.info("%s on %s: %s, device %s", settings["model"], settings["input"], arch["summary"],
-                 self.info["device"])
+        log.info("%s on %s: %s, device %s", settings["model"], settings["input"], arch["summary"], self.info["device"])
 
     def fit(self, source, train, valid, classes, fold):
         fit_ids, valid_ids = list(train.index), list(valid.index)
         if not valid_ids:
-            fit_ids, valid_ids = self.neural.carve_validation(
-                fit_ids, train.to_numpy(), self.training["valid_size"], self.training["seed"] + fold
-            )
-        model, history, facts = self.neural.train_fold(self.settings, source, classes, fit_ids, valid_ids,
-                                                       fold)
+            fit_ids, valid_ids = self.neural.carve_validation(fit_ids, train.to_numpy(), self.training["valid_size"],
+                                                              self.training["seed"] + fold)
+        model, history, facts = self.neural.train_fold(self.settings, source, classes, fit_ids, valid_ids, fold)
         self.histories.append(history)
         return model, facts
 

@@ -1,10 +1,7 @@
 """The final report: every model x input side by side, beside the study's figures.
 
-Reads only the files the stages before it wrote (``docs/contracts.md``): each model job's
-``metrics.json``, ``predictions.csv`` and ``confusion.csv``, the data stage's
-``rejected.csv`` and the split's ``split.csv``. A configured model x input without
-outputs (switched off for the data source, or failed) is listed as missing with the
-reason where it is known, never silently dropped.
+Reads only files the earlier stages wrote (``docs/contracts.md``). A configured model x input
+without outputs (switched off for the data source, or failed) is listed as missing, never dropped.
 """
 
 from __future__ import annotations
@@ -36,18 +33,14 @@ STUDY_FIGURES = "study_figures.csv"
 
 
 def read_study_figures(path=None):
-    """The study's reported accuracies, one row per model x input it reported.
-
-    Parameters
-    ----------
-    path : path-like, optional
-        A CSV laid out like ``genreflow/data/study_figures.csv`` (the default, shipped in the package).
+    """The study's reported accuracies (``path``, default the packaged ``study_figures.csv``), one row
+    per model x input it reported.
 
     Returns
     -------
     pandas.DataFrame
-        Columns ``model, input, study_model, study_input, accuracy, qualifier, scored_on,
-        train_time``; ``attrs["source"]`` names the study (the file's ``# source:`` line).
+        ``model, input, study_model, study_input, accuracy, qualifier, scored_on, train_time``;
+        ``attrs["source"]`` names the study (the file's ``# source:`` line).
     """
     text = (resources.files("genreflow") / "data" / STUDY_FIGURES if path is None else Path(path)).read_text()
     name = f"genreflow/data/{STUDY_FIGURES}" if path is None else str(path)
@@ -72,28 +65,22 @@ class ModelResults:
 
 
 def collect_model_results(model_files, jobs, skipped=None):
-    """Read the files of every finished model x input; name the configured ones without.
+    """Read the files of every finished model x input into a :class:`ModelResults`; name the missing ones.
 
     Parameters
     ----------
     model_files : iterable of path-like
-        The report rule's inputs: the :data:`MODEL_FILES` of each model x input it reports
-        (``results/models/<model>/<input>/``).
+        The :data:`MODEL_FILES` of each reported job, ``results/models/<model>/<input>/``.
     jobs : iterable of (str, str)
-        Every configured (model, input) pair.
+        Every configured (model, input).
     skipped : dict, optional
-        ``{(model, input): reason}`` for configured pairs that cannot run (e.g. sequence
-        inputs when the data source is a feature table).
-
-    Returns
-    -------
-    ModelResults
+        ``{(model, input): reason}`` for configured jobs that cannot run.
 
     Raises
     ------
     ValueError
-        When a job lacks a file, or its ``metrics.json`` or ``confusion.csv`` disagrees
-        with its ``predictions.csv`` (a stale or partly rewritten folder).
+        When a job lacks a file, or its ``metrics.json`` or ``confusion.csv`` disagrees with its
+        ``predictions.csv`` (a stale or partly rewritten folder).
     """
     by_job = {}
     for path in map(Path, model_files):
@@ -127,28 +114,20 @@ def collect_model_results(model_files, jobs, skipped=None):
 
 
 def summary_table(results):
-    """One row per configured model x input, best held-out accuracy first.
-
-    Finished jobs come first (accuracy, then balanced accuracy, descending); missing
-    ones follow with ``status == "missing"`` and the reason.
-    """
+    """One row per configured model x input: finished ones by accuracy, then balanced accuracy,
+    descending; then the missing ones (``status == "missing"``) with the reason."""
     def mode(input_name):
         return "segments" if input_name.endswith(SEGMENT_SUFFIX) else "track"
 
     numbers = SUMMARY_COLUMNS[3:10]  # accuracy .. fit_seconds
-    done = pd.DataFrame(
-        [{"model": m, "input": i, "mode": metrics.get("mode", mode(i)), "device": metrics.get("device", ""),
-          "status": "ok", "reason": "",
-          **{c: np.nan if metrics.get(c) is None else metrics[c] for c in numbers}}
-         for (m, i), metrics in results.metrics.items()],
-        columns=SUMMARY_COLUMNS,
-    ).sort_values(["accuracy", "balanced_accuracy", "model", "input"], ascending=[False, False, True, True],
-                  kind="stable")
-    missing = pd.DataFrame(
-        [{"model": m, "input": i, "mode": mode(i), "status": "missing", "reason": reason}
-         for (m, i), reason in sorted(results.missing.items())],
-        columns=SUMMARY_COLUMNS,
-    )
+    done = pd.DataFrame([{"model": m, "input": i, "mode": metrics.get("mode", mode(i)), "status": "ok", "reason": "",
+                          "device": metrics.get("device", ""),
+                          **{c: np.nan if metrics.get(c) is None else metrics[c] for c in numbers}}
+                         for (m, i), metrics in results.metrics.items()], columns=SUMMARY_COLUMNS)
+    done = done.sort_values(["accuracy", "balanced_accuracy", "model", "input"], ascending=[False, False, True, True],
+                            kind="stable")
+    missing = pd.DataFrame([{"model": m, "input": i, "mode": mode(i), "status": "missing", "reason": reason}
+                            for (m, i), reason in sorted(results.missing.items())], columns=SUMMARY_COLUMNS)
     parts = [frame for frame in (done, missing) if not frame.empty]
     if not parts:
         return pd.DataFrame(columns=SUMMARY_COLUMNS)
@@ -158,14 +137,13 @@ def summary_table(results):
 def paper_comparison(summary, study):
     """Our held-out accuracy beside the study's figure for each model x input it reported.
 
-    Our segment-mode variant (``<input>_seg``) gets its own row beside the same study figure.
+    Our segment-mode variant (``<input>_seg``) gets its own row beside the same figure.
 
     Returns
     -------
     pandas.DataFrame
-        Columns ``model, input, study_model, study_input, study_accuracy, qualifier,
-        scored_on, ours_input, ours_accuracy, ours_status, difference`` (ours minus the
-        study's, as a fraction; NaN where ours is missing).
+        ``model, input, study_model, study_input, study_accuracy, qualifier, scored_on, ours_input,
+        ours_accuracy, ours_status, difference`` (ours minus the study's; NaN where ours is missing).
     """
     rows = []
     by_job = summary.set_index(["model", "input"]) if not summary.empty else None
@@ -188,20 +166,14 @@ def paper_comparison(summary, study):
 
 
 def confused_pairs(confusions):
-    """Genre pairs most often mistaken for each other, summed over model x inputs.
-
-    Parameters
-    ----------
-    confusions : dict
-        ``{(model, input): DataFrame}`` of counts, rows true, columns predicted.
+    """Genre pairs most often mistaken for each other, summed over ``confusions`` (as in :class:`ModelResults`).
 
     Returns
     -------
     pandas.DataFrame
-        One row per unordered pair with at least one confusion: ``genre_a, genre_b``
-        (alphabetical), ``a_as_b, b_as_a`` (track counts summed over model x inputs),
-        ``total``, ``share_of_errors`` (of every misclassified track), ``n_jobs`` (model
-        x inputs confusing the pair at least once), most confused first.
+        One row per pair confused at least once, most confused first: ``genre_a, genre_b``
+        (alphabetical), ``a_as_b, b_as_a, total`` (tracks), ``share_of_errors`` (of every
+        misclassified track), ``n_jobs`` (model x inputs confusing the pair).
     """
     columns = ["genre_a", "genre_b", "a_as_b", "b_as_a", "total", "share_of_errors", "n_jobs"]
     counts, jobs_with, errors = {}, {}, 0  # counts: (a, b) -> [a predicted as b, b predicted as a]
@@ -216,37 +188,25 @@ def confused_pairs(confusions):
             confused_here.add(key)
         for key in confused_here:
             jobs_with[key] = jobs_with.get(key, 0) + 1
-    rows = [
-        {"genre_a": a, "genre_b": b, "a_as_b": ab, "b_as_a": ba, "total": ab + ba,
-         "share_of_errors": (ab + ba) / errors if errors else np.nan, "n_jobs": jobs_with[(a, b)]}
-        for (a, b), (ab, ba) in counts.items()
-    ]
-    return pd.DataFrame(rows, columns=columns).sort_values(
-        ["total", "n_jobs", "genre_a", "genre_b"], ascending=[False, False, True, True]
-    ).reset_index(drop=True)
+    rows = [{"genre_a": a, "genre_b": b, "a_as_b": ab, "b_as_a": ba, "total": ab + ba,
+             "share_of_errors": (ab + ba) / errors if errors else np.nan, "n_jobs": jobs_with[(a, b)]}
+            for (a, b), (ab, ba) in counts.items()]
+    pairs = pd.DataFrame(rows, columns=columns)
+    return pairs.sort_values(["total", "n_jobs", "genre_a", "genre_b"], ascending=[False, False, True, True],
+                             ignore_index=True)
 
 
 def split_counts(split):
-    """Tracks per genre per part (``train``/``valid``/``test``, or fold for k-fold).
-
-    Returns
-    -------
-    pandas.DataFrame
-        Rows genres plus ``total``, columns parts (or ``fold <k>``) plus ``total``.
-    """
+    """Tracks per genre (rows) and part (columns ``train, valid, test`` or ``fold <k>``), with totals."""
     if split.empty:
         return pd.DataFrame()
     if set(split["part"]) == {"cv"}:
         column = "fold " + split["fold"].astype(str)
     else:
         order = {"train": 0, "valid": 1, "test": 2}
-        column = pd.Categorical(
-            split["part"], categories=sorted(set(split["part"]), key=lambda p: (order.get(p, 9), p))
-        )
+        column = pd.Categorical(split["part"], sorted(set(split["part"]), key=lambda p: (order.get(p, 9), p)))
     counts = pd.crosstab(split["label"], column, margins=True, margins_name="total")
-    counts.index.name = "genre"
-    counts.columns.name = None
-    return counts
+    return counts.rename_axis(index="genre", columns=None)
 
 
 def grid_shape(n_panels, max_cols=4):
@@ -256,23 +216,10 @@ def grid_shape(n_panels, max_cols=4):
 
 
 def plot_confusion_grid(confusions, path, accuracies=None, max_cols=4):
-    """One figure, a confusion-matrix panel per model x input, one shared colour scale.
+    """Save one PNG with a confusion-matrix panel per model x input, on one 0..1 colour scale.
 
-    Colours are row-normalised rates on the same 0..1 scale in every panel; cells show counts.
-
-    Parameters
-    ----------
-    confusions : dict
-        ``{(model, input): DataFrame}`` of counts, rows true, columns predicted.
-    path : path-like
-        PNG to write.
-    accuracies : dict, optional
-        ``{(model, input): accuracy}`` shown in the panel titles.
-
-    Returns
-    -------
-    int
-        The number of panels drawn.
+    ``confusions`` as in :class:`ModelResults`; ``accuracies``: ``{(model, input): accuracy}`` for
+    the panel titles. Returns the number of panels.
     """
     plt = pyplot()
     accuracies = accuracies or {}
@@ -284,8 +231,7 @@ def plot_confusion_grid(confusions, path, accuracies=None, max_cols=4):
     image = None
     for ax, (job, table) in zip(axes.ravel(), confusions.items()):
         title = f"{job[0]} / {job[1]}" + (f"\naccuracy {accuracies[job]:.1%}" if job in accuracies else "")
-        table = table.reindex(index=genres, columns=genres, fill_value=0)
-        image = draw_confusion(ax, table, title, fontsize=7)
+        image = draw_confusion(ax, table.reindex(index=genres, columns=genres, fill_value=0), title, fontsize=7)
     for ax in axes.ravel()[len(confusions) :]:
         ax.set_axis_off()
     if image is None:
@@ -319,8 +265,7 @@ def summary_display(summary):
 def markdown_table(frame):
     """A DataFrame as a GitHub Markdown table (``None.`` when empty).
 
-    Hand-written rather than ``DataFrame.to_markdown`` to keep ``tabulate`` out of the
-    report's environment; cells are ``str()`` of the values with ``|`` escaped.
+    Not ``DataFrame.to_markdown``, which needs ``tabulate`` in the report's environment.
     """
     if frame.empty:
         return "None.\n"
@@ -347,11 +292,9 @@ def data_caveat(split, dataset=""):
     genres = set(split["label"]) if not split.empty else set()
     if "demo" not in dataset and genres == set(GTZAN_GENRES) and split["track"].nunique() >= 990:
         return ""
-    return (
-        f"**Not the study's data**: {dataset or 'the configured data'}, {split['track'].nunique()} "
-        "tracks, where the study used the full GTZAN (1000 tracks, 10 genres). The differences "
-        "below compare different data: they say nothing about beating the study."
-    )
+    return (f"**Not the study's data**: {dataset or 'the configured data'}, {split['track'].nunique()} "
+            "tracks, where the study used the full GTZAN (1000 tracks, 10 genres). The differences "
+            "below compare different data: they say nothing about beating the study.")
 
 
 def provenance_line(results):
@@ -390,11 +333,9 @@ def report_sections(summary, comparison, pairs, rejected, split, dataset="", sou
     ])
     top = pairs.head(10)
     top_pairs = pd.DataFrame({
-        "pair": top["genre_a"] + " / " + top["genre_b"], "1st as 2nd": top["a_as_b"],
-        "2nd as 1st": top["b_as_a"], "tracks": top["total"],
-        "share of errors": top["share_of_errors"].apply(_text, args=(".1%",)),
-        "model x inputs": top["n_jobs"],
-    })
+        "pair": top["genre_a"] + " / " + top["genre_b"], "1st as 2nd": top["a_as_b"], "2nd as 1st": top["b_as_a"],
+        "tracks": top["total"], "share of errors": top["share_of_errors"].apply(_text, args=(".1%",)),
+        "model x inputs": top["n_jobs"]})
     study, ours = comparison[["qualifier", "study_accuracy"]], comparison[["ours_accuracy", "ours_status"]]
     beside_study = pd.DataFrame({
         "model": comparison["model"], "input": comparison["input"],
@@ -438,34 +379,25 @@ def _html_table(frame):
 
 
 def html_page(sections, grid_png=None):
-    """Every section as one self-contained HTML fragment, the confusion grid embedded.
-
-    Snakemake's report shows it as a result (``report/workflow.rst``); the grid is a data
-    URI so the fragment needs no other file.
-    """
+    """Every section as one HTML fragment for Snakemake's report, the grid embedded as a data URI
+    so the fragment needs no other file."""
     parts = []
     for heading, note, frame in sections:
         text = f"<p>{html.escape(note.replace('**', '').replace('`', ''))}</p>" if note else ""
         parts.append(f"<h2>{html.escape(heading)}</h2>\n{text}{_html_table(frame)}")
     if grid_png is not None:
         encoded = base64.b64encode(Path(grid_png).read_bytes()).decode("ascii")
-        parts.insert(3, (
-            "<h2>Confusion matrices</h2>\n<p>Rows true genre, columns predicted; colour = share of the "
-            "true genre's tracks, the same 0 to 1 scale in every panel.</p>"
-            '<img alt="confusion matrices of every model x input" style="max-width: 100%" '
-            f'src="data:image/png;base64,{encoded}">'
-        ))
+        parts.insert(3, "<h2>Confusion matrices</h2>\n<p>Rows true genre, columns predicted; colour = share of "
+                        "the true genre's tracks, the same 0 to 1 scale in every panel.</p>"
+                        '<img alt="confusion matrices of every model x input" style="max-width: 100%" '
+                        f'src="data:image/png;base64,{encoded}">')
     return '<div class="genreflow-summary">\n' + "\n".join(parts) + "\n</div>\n"
 
 
 def front_page_html(summary, n_best=5):
-    """The best model x inputs as a short HTML table for the report's front page.
-
-    Snakemake's report centres its front page vertically, so a tall page loses its top:
-    this stays short, and the full tables live in ``summary.html``.
-    """
-    shown = summary_display(summary).head(n_best)
-    shown = shown[["rank", "model", "input", "accuracy", "balanced acc.", "macro F1"]]
+    """The best model x inputs as a short HTML table for the report's front page (Snakemake's
+    report centres its front page vertically, so a tall page loses its top)."""
+    shown = summary_display(summary).head(n_best)[["rank", "model", "input", "accuracy", "balanced acc.", "macro F1"]]
     n_done = int((summary["status"] == "ok").sum())
     note = f"Best {len(shown)} of {n_done} model x inputs, held-out accuracy"
     if len(summary) > n_done:
@@ -474,26 +406,19 @@ def front_page_html(summary, n_best=5):
 
 
 def write_report(results, rejected, split, outputs, study=None, dataset=""):
-    """Write every report file.
+    """Write every report file; return the summary table.
 
     Parameters
     ----------
-    results : ModelResults
-        From :func:`collect_model_results`.
     rejected, split : pandas.DataFrame
         ``rejected.csv`` and ``split.csv`` of the data stage.
     outputs : mapping
-        Paths by name: ``summary_csv, summary_md, summary_html, comparison_md,
-        comparison_csv, confusion_grid, pairs_csv, data_md, front_html``.
+        Paths by name: ``summary_csv, summary_md, summary_html, comparison_md, comparison_csv,
+        confusion_grid, pairs_csv, data_md, front_html``.
     study : pandas.DataFrame, optional
-        The study's figures (default: :func:`read_study_figures`).
+        Default: :func:`read_study_figures`.
     dataset : str
         What data the run used, for the reader.
-
-    Returns
-    -------
-    pandas.DataFrame
-        The summary table.
     """
     study = read_study_figures() if study is None else study
     summary = summary_table(results)
