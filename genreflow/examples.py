@@ -1,12 +1,8 @@
-"""Model inputs: whole tracks, windows or table rows of a set of tracks, read by index.
+"""Model inputs of both model families: whole tracks, windows or table rows, read by index.
 
-A source turns track ids into examples (one per track, or one per window in segment
-mode, cut after the split) and reads any batch of them on demand, so only one batch of
-``dataset.h5`` is in memory at a time. Both model families read their inputs here.
-Sequences come time first, ``(frames, features)``: ``mfcc`` (T, 20), ``mel`` (T, 128)
-and ``mfcc+mel`` (T, 148, the two aligned frame by frame), whatever layout the file
-stores. Embeddings (``musicnn``) are vectors: the mean of a track's 3-s windows, or one
-per window (``musicnn_seg``).
+A source turns track ids into examples (windows are cut after the split) and reads any batch on demand, so
+only one batch of ``dataset.h5`` is in memory at a time. Sequences come time first, ``(frames, features)``,
+whatever layout the file stores; ``mfcc+mel`` puts the two side by side, frame by frame.
 """
 
 from __future__ import annotations
@@ -27,21 +23,18 @@ from genreflow.constants import (
 )
 from genreflow.dataset import FeatureDataset, load_table, seconds_to_frames
 
-#: dataset.h5 name and time axis (in the stored row) of each sequence part.
-SEQUENCE_PARTS = {"mfcc": ("mfcc", 0), "mel": ("mel", 1)}
+#: Time axis, in its stored rows, of each sequence part (a dataset of dataset.h5).
+SEQUENCE_PARTS = {"mfcc": 0, "mel": 1}
 
 
 class Examples:
-    """The examples of a set of tracks: what to read, their labels and tracks.
+    """The examples of a set of tracks.
 
     Attributes
     ----------
     index : numpy.ndarray
-        What the source reads per example: dataset rows (tracks), ``(row, start)``
-        pairs (windows) or table rows.
-    labels : numpy.ndarray of str
-    tracks : numpy.ndarray of str
-        The track each example belongs to (several per track in segment mode).
+        What the source reads per example: dataset rows, ``(row, start)`` pairs (windows) or table rows.
+    labels, tracks : numpy.ndarray of str
     """
 
     def __init__(self, index, labels, tracks):
@@ -61,10 +54,8 @@ class _Source:
     """What every source shares: frame windows of ``self.data`` and nothing to close."""
 
     def window_starts(self, tracks):
-        """Start of each window example of ``tracks`` in its track, in seconds (the
-        order :meth:`examples` cuts them)."""
-        starts = self.data.windows(list(tracks), self.segments["length"], self.segments["hop"])[1]
-        return starts * HOP_LENGTH / SR
+        """Start of each window example of ``tracks`` in its track, in seconds, in :meth:`examples` order."""
+        return self.data.windows(list(tracks), self.segments["length"], self.segments["hop"])[1] * HOP_LENGTH / SR
 
     def close(self):
         pass
@@ -73,17 +64,8 @@ class _Source:
 class SequenceSource(_Source):
     """Whole-track or windowed sequences of ``mfcc``, ``mel`` or ``mfcc+mel`` from ``dataset.h5``.
 
-    Parameters
-    ----------
-    dataset_path : path-like
-        The merged dataset (``docs/contracts.md``).
-    base_input : {"mfcc", "mel", "mfcc+mel"}
-    segments : dict, optional
-        ``{"length": seconds, "hop": seconds}``: one example per full window; None for
-        whole tracks.
-    max_frames : int
-        Whole-track mode: keep only the first ``max_frames`` frames (0 keeps all);
-        shrinks networks for quick runs.
+    ``segments`` (``{"length", "hop"}`` in seconds) gives one example per full window; without it, whole
+    tracks, cut to their first ``max_frames`` frames when set (to shrink networks for quick runs).
     """
 
     def __init__(self, dataset_path, base_input, segments=None, max_frames=0):
@@ -93,20 +75,13 @@ class SequenceSource(_Source):
             raise ValueError(f"unknown sequence input '{base_input}'; use mfcc, mel or mfcc+mel")
         self.segments = segments
         # features per part (mfcc 20, mel 128), read once: shape() opens the file
-        self._features = {}
-        for part in self.parts:
-            name, time_axis = SEQUENCE_PARTS[part]
-            self._features[part] = self.data.shape(name)[1:][1 - time_axis]
+        self._features = {part: self.data.shape(part)[2 - SEQUENCE_PARTS[part]] for part in self.parts}
         self.stored_frames = stored = self.data.shape("mfcc")[1]
-        if segments:
-            self.width = seconds_to_frames(segments["length"])
-        else:
-            self.width = min(stored, max_frames) if max_frames else stored
+        self.width = seconds_to_frames(segments["length"]) if segments else min(stored, max_frames or stored)
         self._file = None
 
     @property
     def example_shape(self):
-        """Shape of one example, ``(frames, features)``."""
         return (self.width, sum(self._features.values()))
 
     def examples(self, tracks):
@@ -117,45 +92,35 @@ class SequenceSource(_Source):
             return Examples(rows, self.data.labels[rows], tracks)
         win_rows, starts, names, _ = self.data.windows(tracks, self.segments["length"], self.segments["hop"])
         if len(tracks) and not len(win_rows):
-            raise ValueError(
-                f"no track is as long as one {self.segments['length']} s window; "
-                "lower segments.length in config.yaml"
-            )
+            raise ValueError(f"no track is as long as one {self.segments['length']} s window; "
+                             "lower segments.length in config.yaml")
         return Examples(np.stack([win_rows, starts], axis=1), self.data.labels[win_rows], names)
 
     def read(self, index):
-        """The examples at ``index`` (rows or ``(row, start)`` pairs) as (n, frames, features) float32."""
+        """The examples at ``index`` as (n, frames, features) float32."""
         index = np.asarray(index)
-        if self.segments:
-            return self._read_spans(index[:, 0], index[:, 1], self.width)
-        return self._read_spans(index, np.zeros(len(index), dtype=int), self.width)
+        rows, starts = (index[:, 0], index[:, 1]) if self.segments else (index, np.zeros(len(index), dtype=int))
+        return self._read_spans(rows, starts, self.width)
 
     def _read_spans(self, rows, starts, width):
-        """``width`` frames from ``start`` of each row, every part side by side (time first)."""
+        """``width`` frames from ``starts`` of each row, the parts side by side, time first."""
         if self._file is None:  # opened on first use and kept: one open per process, not per batch
             self._file = h5py.File(self.data.path, "r")
         blocks = []
         for part in self.parts:
-            name, time_axis = SEQUENCE_PARTS[part]
-            dataset, n_features = self._file[name], self._features[part]
-            stored = (width, n_features) if time_axis == 0 else (n_features, width)
-            block = np.empty((len(rows), *stored), dtype=np.float32)
+            dataset, time_axis = self._file[part], SEQUENCE_PARTS[part]
+            block = np.empty((len(rows), width, self._features[part]), dtype=np.float32)
             for i, (row, start) in enumerate(zip(rows, starts)):
                 # row by row: h5py's fancy indexing is ~20-40x slower on scattered rows
                 span = slice(int(start), int(start) + width)
-                block[i] = dataset[int(row), span] if time_axis == 0 else dataset[int(row), :, span]
-            blocks.append(block if time_axis == 0 else block.transpose(0, 2, 1))
-        return np.ascontiguousarray(blocks[0] if len(blocks) == 1 else np.concatenate(blocks, axis=2))
+                block[i] = dataset[int(row), span] if time_axis == 0 else dataset[int(row), :, span].T
+            blocks.append(block)
+        return blocks[0] if len(blocks) == 1 else np.concatenate(blocks, axis=2)
 
     def fit_scaler(self, tracks, chunk=16):
-        """Per-feature mean and variance over the real frames of ``tracks`` (training ones only).
+        """Per-feature float32 ``mean, variance`` of ``tracks`` (training ones only), ``chunk`` tracks at a time.
 
-        Streams ``chunk`` tracks at a time through ``StandardScaler.partial_fit``; frames
-        past a track's ``n_frames`` (zero padding) and past ``max_frames`` are left out.
-
-        Returns
-        -------
-        mean, variance : numpy.ndarray, shape (n_features,)
+        Only real frames count: not the zero padding past a track's ``n_frames``, nor frames past ``max_frames``.
         """
         rows = self.data.rows(list(tracks))
         # segment mode: every frame of the track may fall in a window
@@ -175,25 +140,23 @@ class SequenceSource(_Source):
 
 
 class _InMemorySource(_Source):
-    """A source small enough to hold in memory (tracks or windows x a few hundred numbers):
-    ``_rows(tracks)`` gives ``(x, labels, tracks, ...)``; examples are appended to a table."""
+    """A source small enough to hold in memory; ``_rows(tracks)`` gives ``(x, labels, tracks, ...)``."""
 
     _x = np.zeros((0, 0), dtype=np.float32)
 
     @property
     def example_shape(self):
-        """Shape of one example, ``(features,)`` (for tables known once ``examples`` has run)."""
+        """``(features,)``; for tables known once ``examples`` has run."""
         return (self._x.shape[1],)
 
     def examples(self, tracks):
-        """Examples of ``tracks``; their rows are appended to the in-memory table."""
+        """Examples of ``tracks``, appended to the in-memory table."""
         x, y, names = self._rows(tracks)[:3]
         start = len(self._x)
         self._x = x if not start else np.concatenate([self._x, x])
         return Examples(np.arange(start, start + len(x)), y, names)
 
     def read(self, index):
-        """The examples at ``index`` as (n, features) float32."""
         return self._x[np.asarray(index, dtype=int)]
 
     def fit_scaler(self, tracks):
@@ -202,17 +165,9 @@ class _InMemorySource(_Source):
 
 
 class TableSource(_InMemorySource):
-    """Statistics per track (``features.csv``) or per window (from ``dataset.h5``).
+    """``all_stats`` or ``mfcc_stats`` per track (``features.csv``) or per window (from ``dataset.h5``).
 
-    Parameters
-    ----------
-    base_input : {"all_stats", "mfcc_stats"}
-    table_path : path-like, optional
-        ``features.csv`` (whole-track mode).
-    dataset_path : path-like, optional
-        ``dataset.h5`` (segment mode: window statistics from the frame matrix).
-    segments : dict, optional
-        ``{"length", "hop"}`` in seconds for segment mode.
+    ``table_path`` is read for whole tracks, ``dataset_path`` for ``segments`` (``{"length", "hop"}`` in s).
     """
 
     def __init__(self, base_input, table_path=None, dataset_path=None, segments=None):
@@ -233,21 +188,12 @@ class TableSource(_InMemorySource):
 
 
 class EmbeddingSource(_InMemorySource):
-    """musicnn embeddings from ``dataset.h5``, per track (mean of its windows) or per window.
+    """musicnn embeddings from ``dataset.h5``, per track (mean of its windows) or, ``windowed``, per window.
 
-    A track with no full musicnn window (shorter than about 3 s, possible when
-    ``features.min_duration`` is lower) has no example: it is left out of training and
-    not scored, as a track with no full window is in any segment input.
-
-    Parameters
-    ----------
-    dataset_path : path-like
-        The merged dataset, with its ``musicnn`` and ``n_musicnn_windows`` datasets.
-    base_input : {"musicnn"}
-    windowed : bool
-        One example per window (``musicnn_seg``) instead of one per track. The windows
-        are musicnn's own (non-overlapping, :data:`MUSICNN_WINDOW_SECONDS`), whatever
-        the ``segments`` config says.
+    The windows are musicnn's own (non-overlapping, :data:`MUSICNN_WINDOW_SECONDS`), whatever the
+    ``segments`` config says. A track with no full window (shorter than about 3 s, possible with a lower
+    ``features.min_duration``) has no example: it is left out of training and not scored, as in any
+    segment input.
     """
 
     def __init__(self, dataset_path, base_input="musicnn", windowed=False):
@@ -263,12 +209,11 @@ class EmbeddingSource(_InMemorySource):
             self.model = str(f[EMBEDDING_GROUP].attrs["model"])
             self.width = f[EMBEDDING_GROUP].shape[2]
             self.n_windows = f["n_musicnn_windows"][()]
-        window = MUSICNN_WINDOW_SECONDS
-        self.segments = {"length": window, "hop": window} if windowed else None
+        self.segments = {"length": MUSICNN_WINDOW_SECONDS, "hop": MUSICNN_WINDOW_SECONDS} if windowed else None
         self._x = np.zeros((0, self.width), dtype=np.float32)
 
     def _rows(self, tracks):
-        """Examples of ``tracks`` as (x, labels, tracks, window numbers)."""
+        """``(x, labels, tracks, window numbers)`` of the examples of ``tracks``."""
         tracks = list(tracks)
         rows = self.data.rows(tracks)
         counts = self.n_windows[rows]
@@ -282,40 +227,30 @@ class EmbeddingSource(_InMemorySource):
             window = np.zeros(len(track_of), dtype=int)
             x = embedded[track_of].sum(axis=1) / counts[track_of, np.newaxis]
         if len(tracks) and not len(track_of):
-            raise ValueError(
-                f"no track is as long as one musicnn window ({MUSICNN_WINDOW_SECONDS:.2f} s); "
-                "raise features.min_duration in config.yaml or add longer tracks"
-            )
-        names = np.asarray(tracks, dtype=str)[track_of]
-        return x.astype(np.float32), self.data.labels[rows][track_of], names, window
+            raise ValueError(f"no track is as long as one musicnn window ({MUSICNN_WINDOW_SECONDS:.2f} s); "
+                             "raise features.min_duration in config.yaml or add longer tracks")
+        return x.astype(np.float32), self.data.labels[rows][track_of], np.asarray(tracks, dtype=str)[track_of], window
 
     def window_starts(self, tracks):
-        """Start of each example of :meth:`examples`'s ``tracks`` in its track, in seconds."""
+        """Start of each example of ``tracks`` in its track, in seconds, in :meth:`examples` order."""
         return self._rows(tracks)[3] * MUSICNN_WINDOW_SECONDS
 
 
 def make_source(input_name, dataset_path=None, table_path=None, segments=None, max_frames=0):
-    """The source of one model input and the files it reads.
+    """The source of one model input.
 
     Parameters
     ----------
     input_name : str
-        ``mfcc_stats``, ``all_stats``, ``mfcc``, ``mel``, ``mfcc+mel`` or ``musicnn``,
-        with ``_seg`` for windows of ``segments["length"]`` seconds every
-        ``segments["hop"]`` (``musicnn_seg``: musicnn's own 3-s windows).
+        ``mfcc_stats``, ``all_stats``, ``mfcc``, ``mel``, ``mfcc+mel`` or ``musicnn``, with ``_seg`` for
+        windows of ``segments["length"]`` seconds every ``segments["hop"]`` (``musicnn_seg``: its own 3-s windows).
     dataset_path, table_path : path-like, optional
-        ``dataset.h5`` (sequences, windows) and ``features.csv`` (whole-track tables).
-    segments : dict, optional
-        The ``segments`` config section; used for ``_seg`` inputs only.
-    max_frames : int
-        Whole-track sequences: keep the first ``max_frames`` frames (0: all).
+        ``dataset.h5`` (sequences, windows, embeddings) and ``features.csv`` (whole-track tables).
     """
     base, windowed = split_input(input_name)
     if dataset_path is None and (windowed or base not in TABLE_INPUTS):
-        raise ValueError(
-            f"input '{input_name}' needs frame-level features (results/features/dataset.h5); "
-            "a feature table (dataset.source: table) has none: use mfcc_stats or all_stats"
-        )
+        raise ValueError(f"input '{input_name}' needs frame-level features (results/features/dataset.h5); "
+                         "a feature table (dataset.source: table) has none: use mfcc_stats or all_stats")
     segments = segments or {"length": SEGMENT_SECONDS, "hop": SEGMENT_SECONDS}
     window = {"length": float(segments["length"]), "hop": float(segments["hop"])} if windowed else None
     if base in TABLE_INPUTS:

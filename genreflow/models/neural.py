@@ -1,13 +1,12 @@
 """Train the networks (Keras 3 on TensorFlow): batches, the training loop, the files.
 
-Honest by construction: per fold the validation tracks are carved from the training
-tracks (stratified, seeded) and drive early stopping; the scaler is fit on the remaining
-training tracks only. ``genreflow.jobs.NeuralFamily`` hands this to the one job runner,
-which predicts the test tracks once and votes windows per track.
+Per fold the validation tracks are carved from the training tracks and drive early stopping; the scaler
+is fit on the remaining training tracks only. ``genreflow.jobs.NeuralFamily`` calls these for the one job runner.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import time
@@ -26,20 +25,12 @@ HISTORY_COLUMNS = ["fold", "epoch", "loss", "accuracy", "val_loss", "val_accurac
 
 
 def configure_tensorflow(threads=None, seed=0, deterministic=True):
-    """Bound TensorFlow's thread pools, seed every generator and ask for repeatable ops.
+    """Bound TensorFlow's thread pools, seed Python, NumPy and TensorFlow, and ask for repeatable ops.
 
-    Call before building any model. Thread pools can only be set before TensorFlow
-    starts; when it already has (a second job in one process), the current pools stay.
-
-    Parameters
-    ----------
-    threads : int, optional
-        Intra-op threads (inter-op: 1, so a job uses about ``threads`` cores).
-    seed : int
-        Seeds Python, NumPy and TensorFlow (``keras.utils.set_random_seed``).
-    deterministic : bool
-        ``tf.config.experimental.enable_op_determinism``: same results for the same
-        seed on the same machine (see README for GPUs).
+    Call before building any model: thread pools can only be set before TensorFlow starts (when it
+    already has, for a second job in one process, the current pools stay). ``threads`` intra-op threads
+    and one inter-op thread make a job use about ``threads`` cores; ``deterministic`` gives the same
+    results for the same seed on the same machine (see README for GPUs).
     """
     import tensorflow as tf
 
@@ -47,33 +38,17 @@ def configure_tensorflow(threads=None, seed=0, deterministic=True):
 
     bound_tensorflow_threads(threads)
     for gpu in tf.config.list_physical_devices("GPU"):
-        try:
-            # take GPU memory as needed, not all of it up front
+        with contextlib.suppress(RuntimeError):  # take GPU memory as needed, not all of it up front
             tf.config.experimental.set_memory_growth(gpu, True)
-        except RuntimeError:
-            pass
     keras.utils.set_random_seed(int(seed))
     if deterministic:
         tf.config.experimental.enable_op_determinism()
 
 
 def carve_validation(train_ids, labels, valid_size, seed=0):
-    """Split training tracks into a fit part and a stratified validation part.
+    """Split the fold's training tracks into a fit part and a stratified validation part (lists of str).
 
-    Parameters
-    ----------
-    train_ids : sequence of str
-        The fold's training tracks.
-    labels : sequence of str
-        Their labels.
-    valid_size : float
-        Share of ``train_ids`` to validate on; at least one track per class is taken so
-        the validation part is stratified. 0 means no validation part.
-    seed : int
-
-    Returns
-    -------
-    fit_ids, valid_ids : list of str
+    ``valid_size`` is the share of the tracks to validate on, at least one per class; 0: no validation part.
     """
     train_ids = list(train_ids)
     if not valid_size:
@@ -81,8 +56,7 @@ def carve_validation(train_ids, labels, valid_size, seed=0):
     labels = np.asarray(labels, dtype=str)
     n_valid = max(math.ceil(valid_size * len(train_ids)), len(np.unique(labels)))
     try:
-        fit_ids, valid_ids = train_test_split(train_ids, test_size=n_valid, stratify=labels,
-                                              random_state=seed)
+        fit_ids, valid_ids = train_test_split(train_ids, test_size=n_valid, stratify=labels, random_state=seed)
     except ValueError as error:
         raise ValueError(
             f"cannot carve a stratified validation part of {n_valid} tracks from "
@@ -95,19 +69,8 @@ def carve_validation(train_ids, labels, valid_size, seed=0):
 class ExampleBatches(keras.utils.PyDataset):
     """Keras batches of examples read from a source on demand.
 
-    Parameters
-    ----------
-    source : genreflow.examples source
-    examples : genreflow.examples.Examples
-    classes : sequence of str
-        Class names; labels become their indices.
-    batch_size : int
-    shuffle : bool
-        Reshuffle the example order every epoch (seeded: the same seed gives the same
-        orders).
-    seed : int
-    with_labels : bool
-        Yield ``(x, y)`` (training) or ``(x,)`` (prediction).
+    Labels become indices into ``classes``; ``shuffle`` reshuffles the order every epoch (seeded);
+    batches are ``(x, y)`` (training) or, without ``with_labels``, ``(x,)`` (prediction).
     """
 
     def __init__(self, source, examples, classes, batch_size, shuffle=False, seed=0, with_labels=True,
@@ -146,24 +109,17 @@ class EpochLog(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
         row = {"fold": self.fold, "epoch": epoch + 1, "seconds": time.perf_counter() - self._start}
-        for key in HISTORY_COLUMNS[2:-1]:
-            row[key] = float(logs[key]) if key in logs else float("nan")
+        row.update({key: float(logs.get(key, np.nan)) for key in HISTORY_COLUMNS[2:-1]})
         self.rows.append(row)
         log.info("fold %d epoch %d: loss %.4f acc %.4f val_loss %.4f val_acc %.4f (%.1f s)",
                  self.fold, row["epoch"], *(row[k] for k in HISTORY_COLUMNS[2:]))
 
 
 def compiled_network(settings, input_shape, n_classes, mean=None, variance=None):
-    """The job's network, compiled: Adam at the configured rate, cross-entropy from logits.
-
-    Parameters are those of ``genreflow.models.architectures.build_network``.
-    """
+    """The job's network (``architectures.build_network``), compiled: Adam, cross-entropy from logits."""
     model = build_network(settings["architecture"], input_shape, n_classes, mean, variance)
-    model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate=float(settings["training"]["learning_rate"])),
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        metrics=["accuracy"],
-    )
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate=float(settings["training"]["learning_rate"])),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
     return model
 
 
@@ -175,12 +131,10 @@ def train_fold(settings, source, classes, fit_ids, valid_ids, fold=0):
     settings : dict
         ``genreflow.models.architectures.network_settings`` output.
     source : genreflow.examples source
-        Where examples come from (``genreflow.examples.make_source``).
-    classes : sequence of str
-    fit_ids, valid_ids : sequence of str
-        Tracks to fit on and to validate on (may be empty: fixed epochs).
+    valid_ids : sequence of str
+        May be empty: fixed epochs.
     fold : int
-        Fold number, for the log, the history and the seed (``seed + fold``).
+        For the log, the history and the seed (``seed + fold``).
 
     Returns
     -------
@@ -189,16 +143,14 @@ def train_fold(settings, source, classes, fit_ids, valid_ids, fold=0):
     history : pandas.DataFrame
         ``HISTORY_COLUMNS``, one row per epoch run.
     facts : dict
-        ``epochs_run``, ``best_epoch``, ``best_cv_score`` (best validation accuracy),
-        ``n_train`` (tracks), ``n_train_examples``, ``n_valid``.
+        ``epochs_run``, ``best_epoch``, ``best_cv_score`` (best validation accuracy), ``n_train``,
+        ``n_train_examples``, ``n_valid``.
     """
     train = settings["training"]
     seed = int(train["seed"]) + int(fold)
     keras.utils.set_random_seed(seed)
     fit_examples = source.examples(fit_ids)
-    mean = variance = None
-    if train["scale"]:
-        mean, variance = source.fit_scaler(fit_ids)  # training tracks only, never test
+    mean, variance = source.fit_scaler(fit_ids) if train["scale"] else (None, None)  # training tracks only
     model = compiled_network(settings, source.example_shape, len(classes), mean, variance)
     batch_size = int(train["batch_size"])
     fit_batches = ExampleBatches(source, fit_examples, classes, batch_size, shuffle=True, seed=seed)
@@ -206,53 +158,47 @@ def train_fold(settings, source, classes, fit_ids, valid_ids, fold=0):
     callbacks, valid_batches = [epoch_log], None
     if len(valid_ids):
         valid_batches = ExampleBatches(source, source.examples(valid_ids), classes, batch_size)
-        stop = keras.callbacks.EarlyStopping(monitor=train["monitor"], patience=int(train["patience"]),
-                                             restore_best_weights=True)
-        callbacks.append(stop)
+        callbacks.append(keras.callbacks.EarlyStopping(monitor=train["monitor"], patience=int(train["patience"]),
+                                                       restore_best_weights=True))
     log.info("fold %d: %s, %d fit tracks (%d examples), %d validation tracks, input %s",
              fold, model.name, len(fit_ids), len(fit_examples), len(valid_ids), source.example_shape)
     # ExampleBatches reshuffles examples each epoch (seeded); Keras need not shuffle batches
     model.fit(fit_batches, validation_data=valid_batches, epochs=int(train["epochs"]), callbacks=callbacks,
               shuffle=False, verbose=0)
     history = pd.DataFrame(epoch_log.rows, columns=HISTORY_COLUMNS)
+    best = len(history) - 1
     if valid_batches is not None:
         scores = history[train["monitor"]]
         best = int(scores.idxmax() if "acc" in train["monitor"] else scores.idxmin())
-    else:
-        best = len(history) - 1
-    facts = {
-        "epochs_run": int(len(history)), "best_epoch": int(history["epoch"].iloc[best]),
+    return model, history, {
+        "epochs_run": len(history), "best_epoch": int(history["epoch"].iloc[best]),
         # the validation part plays the CV's role: the report's "best CV" column
         "best_cv_score": float(history["val_accuracy"].iloc[best]) if valid_batches is not None else None,
         "n_train": len(fit_ids), "n_train_examples": len(fit_examples), "n_valid": len(valid_ids),
     }
-    return model, history, facts
 
 
 def predict_proba(model, source, examples, classes, batch_size=32):
     """Class probabilities of ``examples`` (softmax of the network's logits)."""
     batches = ExampleBatches(source, examples, classes, batch_size, with_labels=False)
-    logits = model.predict(batches, verbose=0)
-    return keras.ops.convert_to_numpy(keras.ops.softmax(logits, axis=-1))
+    return keras.ops.convert_to_numpy(keras.ops.softmax(model.predict(batches, verbose=0), axis=-1))
 
 
 def save_network(model, history, outdir, title=""):
-    """Write ``model.keras`` (scaler inside), ``history.csv`` and ``curves.png`` (loss and
-    accuracy per epoch, training and validation, per fold)."""
+    """Write ``model.keras`` (scaler inside), ``history.csv`` and ``curves.png`` (loss and accuracy per epoch)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
-    for fold, rows in history.groupby("fold"):
-        suffix = f" (fold {fold})" if history["fold"].nunique() > 1 else ""
-        for ax, metric in zip(axes, ("loss", "accuracy")):
+    several = history["fold"].nunique() > 1
+    for ax, metric in zip(axes, ("loss", "accuracy")):
+        for fold, rows in history.groupby("fold"):
+            suffix = f" (fold {fold})" if several else ""
             line = ax.plot(rows["epoch"], rows[metric], label=f"train{suffix}")[0]
             if rows[f"val_{metric}"].notna().any():
-                ax.plot(rows["epoch"], rows[f"val_{metric}"], "--", color=line.get_color(),
-                        label=f"validation{suffix}")
-    for ax, metric in zip(axes, ("loss", "accuracy")):
+                ax.plot(rows["epoch"], rows[f"val_{metric}"], "--", color=line.get_color(), label=f"validation{suffix}")
         ax.set(xlabel="epoch", ylabel=metric)
         ax.grid(alpha=0.3)
     axes[1].legend(fontsize="small")
