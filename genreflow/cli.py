@@ -13,16 +13,12 @@ def main(argv=None):
     """Entry point of ``genreflow`` and ``python -m genreflow``; returns the exit status."""
     parser = argparse.ArgumentParser(prog="genreflow", description=__doc__.split(":", 1)[0])
     commands = parser.add_subparsers(dest="command", required=True)
-    sub = commands.add_parser(
-        "predict", help="classify audio files or folders with a model the workflow trained"
-    )
+    sub = commands.add_parser("predict", help="classify audio files or folders with a model the workflow trained")
     sub.add_argument("audio", nargs="+", help="audio files or folders (wav, au, flac, ogg, mp3)")
     sub.add_argument("--model", required=True, help="a model folder, results/models/<model>/<input>")
     sub.add_argument("--format", choices=["table", "csv", "json"], default="table")
     sub.add_argument("--timeline", action="store_true", help="genre per window (or 30-s excerpt) over time")
-    sub.add_argument(
-        "--trust", action="store_true", help="load a model folder whose files differ from its manifest"
-    )
+    sub.add_argument("--trust", action="store_true", help="load a model folder whose files differ from its manifest")
     sub.add_argument("--min-duration", type=float, default=5.0, help="shortest usable audio, seconds")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")

@@ -1,33 +1,16 @@
 """What a job computes on: the device a network trains on, and a numba cache of its own.
 
-Training device
-    :func:`training_device` names the device TensorFlow will train on, and refuses to
-    train on the CPU when the job was given a GPU (``CUDA_VISIBLE_DEVICES``, or SLURM's
-    GPU variables) that TensorFlow cannot see: the usual cause is the CPU-only
-    TensorFlow of the default install on a GPU node.
-
-Compiled-code cache
-    librosa (and any ``@njit(cache=True)`` code) saves machine code that numba compiled
-    to disk, by default in ``__pycache__`` folders inside ``site-packages``. numba's
-    cache takes no lock: two processes that compile the same functions at once can
-    leave a function's index pointing at another process's data file, or a gufunc's
-    kernel (``pitch._pi_wrapper-*.nbc``) and its wrapper (``guf-pitch._pi_wrapper-*.nbc``)
-    from two compilations whose symbol names differ (numba issue #10128). The next
-    process then loads mismatched code and crashes with a segmentation fault. Parallel
-    jobs that share one environment (``make run``, a SLURM cluster on a shared
-    filesystem) start cold together, which is exactly that case.
-
-    :func:`use_job_numba_cache` gives each job process a cache folder of its own
-    (``NUMBA_CACHE_DIR`` in the system's temporary folder), filled at start from the
-    latest published snapshot for this CPU. Only that process writes to it. At exit, if
-    it compiled anything new, the folder is published as a new snapshot: copied next to
-    the others and made current by renaming a symbolic link, so readers see either the
-    old snapshot or the new one, whole. Nothing ever writes into ``site-packages``.
+:func:`training_device` refuses to train on the CPU when the job was given a GPU that TensorFlow cannot
+see (usually the CPU-only TensorFlow of the default install). :func:`use_job_numba_cache` gives each job
+process a numba cache of its own, seeded from and published to shared snapshots, because numba's cache
+takes no lock: jobs compiling the same functions at once can leave mismatched files (index and data, or a
+gufunc's kernel and wrapper) that make the next process segfault (numba issue #10128).
 """
 
 from __future__ import annotations
 
 import atexit
+import contextlib
 import hashlib
 import importlib.util
 import logging
@@ -41,8 +24,6 @@ import uuid
 from pathlib import Path
 
 log = logging.getLogger(__name__)
-
-# --- training device -------------------------------------------------------------------
 
 #: Environment variables through which a scheduler hands a job its GPUs.
 GPU_VARIABLES = ("CUDA_VISIBLE_DEVICES", "SLURM_GPUS", "SLURM_JOB_GPUS", "SLURM_STEP_GPUS")
@@ -61,13 +42,8 @@ def _names_a_gpu(variable, value):
 
 
 def assigned_gpu(environ=None):
-    """``"VARIABLE=value"`` of the first variable that gives this process a GPU, or None.
-
-    Parameters
-    ----------
-    environ : mapping, optional
-        The environment to read (default ``os.environ``).
-    """
+    """``"VARIABLE=value"`` of the first variable in ``environ`` (default ``os.environ``) that gives this
+    process a GPU, or None."""
     environ = os.environ if environ is None else environ
     for variable in GPU_VARIABLES:
         value = environ.get(variable)
@@ -121,27 +97,13 @@ def bound_tensorflow_threads(threads):
 
 
 def training_device(allow_cpu=False, environ=None):
-    """The device a network job trains on: a GPU's name, or ``"CPU"``.
-
-    Parameters
-    ----------
-    allow_cpu : bool
-        Train on the CPU even when the job was given a GPU that TensorFlow cannot see
-        (config ``neural.allow_cpu``).
-    environ : mapping, optional
-        The environment to read the GPU variables from (default ``os.environ``).
-
-    Returns
-    -------
-    str
-        The first GPU's name (e.g. ``"NVIDIA H100 80GB HBM3"``), or ``"CPU"``.
+    """The device a network job trains on: the first GPU's name (e.g. ``"NVIDIA H100 80GB HBM3"``), or ``"CPU"``.
 
     Raises
     ------
     RuntimeError
-        The job was given a GPU (``CUDA_VISIBLE_DEVICES``, ``SLURM_GPUS``,
-        ``SLURM_JOB_GPUS`` or ``SLURM_STEP_GPUS``), TensorFlow sees none and
-        ``allow_cpu`` is false. The message says which install to use.
+        The job was given a GPU (:data:`GPU_VARIABLES` in ``environ``, default ``os.environ``) that
+        TensorFlow cannot see, and ``allow_cpu`` (config ``neural.allow_cpu``) is false.
     """
     gpus = tensorflow_gpus()
     if gpus:
@@ -158,29 +120,21 @@ def training_device(allow_cpu=False, environ=None):
     return "CPU"
 
 
-# --- numba cache ------------------------------------------------------------------------
-
 #: Environment variable naming the folder of published cache snapshots.
 SHARED_CACHE_VARIABLE = "GENREFLOW_NUMBA_CACHE"
-# a snapshot that is no longer current is deleted this long after it was made: far
-# longer than a job takes to copy one (milliseconds)
+# a snapshot no longer current is deleted this long after it was made (a job copies one in milliseconds)
 _SNAPSHOT_GRACE_S = 3600
 
 
 def shared_numba_cache():
-    """Folder of published snapshots: ``$GENREFLOW_NUMBA_CACHE``, else one inside the
-    Python environment (``<sys.prefix>/var/cache/genreflow-numba``), so that it lives
-    and goes with the environment whose code it caches."""
-    given = os.environ.get(SHARED_CACHE_VARIABLE)
-    if given:
-        return Path(given)
-    return Path(sys.prefix) / "var" / "cache" / "genreflow-numba"
+    """Folder of published snapshots: ``$GENREFLOW_NUMBA_CACHE``, else ``<sys.prefix>/var/cache/genreflow-numba``,
+    so that it lives and goes with the environment whose code it caches."""
+    return Path(os.environ.get(SHARED_CACHE_VARIABLE) or Path(sys.prefix) / "var" / "cache" / "genreflow-numba")
 
 
 def cpu_key():
-    """Name of this machine's snapshots: what numba's cache keys on (CPU name and
-    features, as ``NUMBA_CPU_NAME``/``NUMBA_CPU_FEATURES`` may set them), plus the
-    numba and Python versions. Nodes of one kind share snapshots; others keep theirs."""
+    """Name of this machine's snapshots: what numba's cache keys on (CPU name and features, as
+    ``NUMBA_CPU_NAME``/``NUMBA_CPU_FEATURES`` may set them) and the numba and Python versions."""
     import llvmlite.binding as llvm  # numba's compiler; does not import numba
 
     name = os.environ.get("NUMBA_CPU_NAME") or llvm.get_host_cpu_name()
@@ -189,11 +143,8 @@ def cpu_key():
     spec = importlib.util.find_spec("numba")
     site = Path(spec.origin).parent.parent if spec and spec.origin else None
     numba_version = sorted(p.name for p in site.glob("numba-*.dist-info")) if site else []
-    python = "%d.%d" % sys.version_info[:2]
-    digest = hashlib.sha256(
-        f"{platform.machine()} {name} {features} {numba_version} {python}".encode()
-    ).hexdigest()[:12]
-    return f"{platform.machine()}-{name}-{digest}"
+    key = f"{platform.machine()} {name} {features} {numba_version} {'%d.%d' % sys.version_info[:2]}"
+    return f"{platform.machine()}-{name}-{hashlib.sha256(key.encode()).hexdigest()[:12]}"
 
 
 def _listing(root):
@@ -245,34 +196,19 @@ def _prune(shared, keep):
     for entry in shared.iterdir():
         if entry.name in (keep, "current") or entry.is_symlink():
             continue
-        try:
+        with contextlib.suppress(OSError):
             if entry.stat().st_mtime < cutoff:
                 shutil.rmtree(entry, ignore_errors=True)
-        except OSError:
-            pass
 
 
 def use_job_numba_cache(shared=None, scratch=None):
-    """Give this process a numba cache of its own, filled from the shared snapshot.
+    """Give this process a numba cache of its own, filled from the shared snapshot; return its folder.
 
-    Call it at the start of a job, before librosa or numba is imported (``setup_logging``
-    does). Sets ``NUMBA_CACHE_DIR`` to a new folder in ``scratch`` (default: the system's
-    temporary folder, ``$TMPDIR``), copies the current snapshot for this CPU into it
-    (about 3 MB for librosa: ~10 ms), and at exit publishes it as the new snapshot if
-    the process compiled anything new, then deletes it.
-
-    Parameters
-    ----------
-    shared : path-like, optional
-        Folder of snapshots (default :func:`shared_numba_cache`).
-    scratch : path-like, optional
-        Where the private folder is made.
-
-    Returns
-    -------
-    pathlib.Path or None
-        The private cache folder (``NUMBA_CACHE_DIR``); None where numba is not
-        installed (e.g. the report's conda env), which then changes nothing.
+    Call it at the start of a job, before librosa or numba is imported (``setup_logging`` does). Sets
+    ``NUMBA_CACHE_DIR`` to a new folder in ``scratch`` (default ``$TMPDIR``), copies this CPU's current
+    snapshot from ``shared`` (default :func:`shared_numba_cache`) into it (about 3 MB for librosa: ~10 ms),
+    and at exit publishes it as the new snapshot if the process compiled anything new, then deletes it.
+    Returns None, changing nothing, where numba is not installed (e.g. the report's conda env).
     """
     if importlib.util.find_spec("numba") is None:
         return None
@@ -282,8 +218,7 @@ def use_job_numba_cache(shared=None, scratch=None):
     os.environ["NUMBA_CACHE_DIR"] = str(private)
     numba = sys.modules.get("numba")
     if numba is not None:
-        # functions decorated from now on follow; those decorated already keep the
-        # default cache, which is what this function exists to avoid
+        # functions decorated already keep the default cache, which is what this function exists to avoid
         numba.config.CACHE_DIR = str(private)
         log.warning("numba was imported before use_job_numba_cache(): call it first")
     atexit.register(_publish, private, shared, seeded)

@@ -1,26 +1,11 @@
 """Pretrained music embeddings: musicnn (Pons & Serra, 2019) rebuilt in Keras 3.
 
-The weights are the TensorFlow 1 checkpoints shipped in the PyPI package ``musicnn==0.1.0``
-(installed with ``pip install --no-deps``: its metadata asks for numpy<1.17 and a full
-``tensorflow``); the package is imported only to find them. Its graph code is not used: it
-needs ``tf_keras`` and graph mode, and under numpy 2 its preprocessing overflows
-(``log10(10000 * mel.astype(float16) + 1)`` stays float16 and reaches inf). Here the network
-is rebuilt layer for layer with Keras 3, loaded with TensorFlow's checkpoint reader, and fed
-float32 input. Nothing is downloaded. ``tests/test_embeddings.py`` checks the rebuild
-against the original graph's outputs (``tests/data/musicnn_reference.npz``).
-
-Per track: :func:`musicnn_input` (waveform -> ``(n_windows, 187, 96)`` log-mel windows),
-:func:`load_musicnn` (the Keras model, once per process and model), :func:`embed` (both,
-returning per-window :data:`OUTPUTS`).
-
-The network (``MSD_musicnn`` and ``MTT_musicnn`` differ only in weights): batch norm on the
-input; a front end of two "timbral" convolutions (204 filters, 7 x 38 and 7 x 67 over
-time x mel, valid over mel, time zero-padded by 3) and three "temporal" ones (51 filters,
-128/64/32 x 1, same padding), each ReLU, batch norm and a max over mel, concatenated to 561
-channels a frame; a mid end of three 64-filter convolutions over time (width 7, ReLU, batch
-norm), the 2nd and 3rd residual, concatenated with the front end to 753 channels; a back end
-of max and mean over time, batch norm, dense 200 + ReLU + batch norm (the penultimate
-embedding) and dense 50 + sigmoid (tag probabilities). Batch norm epsilon is 1e-3 (TF1's).
+The weights are the TensorFlow 1 checkpoints shipped in the PyPI package ``musicnn==0.1.0`` (installed
+with ``--no-deps``: its metadata asks for numpy<1.17 and a full ``tensorflow``), imported only to find
+them. Its graph code needs ``tf_keras`` and graph mode, and under numpy 2 its float16 preprocessing
+overflows to inf; so the network is rebuilt layer for layer in Keras 3, loaded with TensorFlow's
+checkpoint reader and fed float32 input. Nothing is downloaded. ``tests/test_embeddings.py`` checks the
+rebuild against the original graph's outputs (``tests/data/musicnn_reference.npz``).
 """
 
 from __future__ import annotations
@@ -57,43 +42,25 @@ MIDEND_FILTERS = 64
 MIDEND_LENGTH = 7
 BACKEND_UNITS = 200
 N_TAGS = 50
-BATCH_NORM_EPSILON = 1e-3
+BATCH_NORM_EPSILON = 1e-3  # TF1's
 
 
 def windows(frames, length=MUSICNN_N_FRAMES):
-    """Cut ``(n_frames, n_bands)`` into non-overlapping windows of ``length`` frames.
-
-    Parameters
-    ----------
-    frames : numpy.ndarray, shape (n_frames, n_bands)
-    length : int
-        Frames per window (187: 3 s at 16 kHz, hop 256).
-
-    Returns
-    -------
-    numpy.ndarray, shape (n_frames // length, length, n_bands)
-        The windows from the first frame on, the tail dropped (none for a short input).
-    """
+    """Cut ``(n_frames, n_bands)`` into ``(n_frames // length, length, n_bands)`` windows, dropping the tail."""
     n = frames.shape[0] // length
     return np.ascontiguousarray(frames[: n * length].reshape(n, length, frames.shape[1]))
 
 
 def musicnn_input(y, sr):
-    """A waveform as the network's input: non-overlapping 3-s log-mel windows.
+    """A mono waveform as the network's input: non-overlapping 3-s log-mel windows.
 
-    Parameters
-    ----------
-    y : array_like, shape (n_samples,)
-        Mono waveform.
-    sr : int
-        Its sampling rate; resampled to 16 kHz (librosa's default ``soxr_hq``, as
-        ``librosa.load(path, sr=16000)`` does) when it differs.
+    ``y`` is resampled to 16 kHz (librosa's default ``soxr_hq``, as ``librosa.load(path, sr=16000)``
+    does) when ``sr`` differs.
 
     Returns
     -------
     numpy.ndarray, shape (n_windows, 187, 96), float32
-        ``log10(10000 * mel + 1)`` of the 96-band power mel spectrogram (n_fft 512, hop
-        256, centred frames), computed in float32 and cut by :func:`windows`. A 30-s track
+        ``log10(10000 * mel + 1)`` of the power mel spectrogram, computed in float32. A 30-s track
         gives 10 windows; one shorter than 187 frames (about 2.98 s) gives none.
     """
     y = np.asarray(y, dtype=np.float32)
@@ -108,8 +75,7 @@ def musicnn_input(y, sr):
 def n_windows(n_samples, sr):
     """How many windows :func:`musicnn_input` makes of ``n_samples`` at ``sr``.
 
-    Exact at 16 kHz; at other rates it assumes the resampled length
-    ``ceil(n_samples * 16000 / sr)`` (what librosa's resampling returns).
+    Exact at 16 kHz; at other rates it assumes librosa's resampled length ``ceil(n_samples * 16000 / sr)``.
     """
     n16 = int(np.ceil(n_samples * MUSICNN_SR / sr))
     return (1 + n16 // MUSICNN_HOP_LENGTH) // MUSICNN_N_FRAMES
@@ -123,9 +89,9 @@ def checkpoint_prefix(model="MSD_musicnn"):
     Raises
     ------
     ValueError
-        For a model other than :data:`genreflow.constants.MUSICNN_MODELS`.
+        For a model not in :data:`genreflow.constants.MUSICNN_MODELS`.
     FileNotFoundError
-        When the package (or the model's files) is not installed; says how to install it.
+        When the package or the model's files are not installed.
     """
     if model not in MUSICNN_MODELS:
         raise ValueError(f"unknown musicnn model {model!r}; choose one of {', '.join(MUSICNN_MODELS)}")
@@ -139,19 +105,18 @@ def checkpoint_prefix(model="MSD_musicnn"):
 
 
 def build_musicnn():
-    """The musicnn network as a Keras model, untrained.
+    """The musicnn network as an untrained Keras model.
 
     Returns
     -------
     model : keras.Model
-        Input ``(batch, 187, 96)`` log-mel windows; outputs a dict of :data:`OUTPUTS`
-        (``taggram``: sigmoid probabilities).
+        ``(batch, 187, 96)`` log-mel windows in, a dict of :data:`OUTPUTS` out.
     scopes : dict of str to keras.layers.Layer
-        The layer taking each checkpoint scope's weights (``"conv2d_5"``: the first mid-end
-        convolution), as TensorFlow 1 named layers by creation order.
+        The layer taking each checkpoint scope's weights, named as TensorFlow 1 auto-named layers by
+        creation order (``"conv2d_5"``: the first mid-end convolution).
     signs : dict of str to (keras.layers.Layer, str)
-        Per front-end convolution scope, its per-channel ``sign`` layer and the scope of
-        the batch norm whose scale's sign it takes (see ``front_block``).
+        Per front-end convolution scope, its per-channel ``sign`` layer and the scope of the batch norm
+        whose scale's sign it takes (see ``front_block``).
     """
     import keras
     from keras import layers, ops
@@ -174,12 +139,11 @@ def build_musicnn():
     def front_block(x, filters, kernel_size, padding):
         """Conv2D, max over the mel axis, ReLU, batch norm: (batch, time, filters).
 
-        The original applies ReLU and batch norm to every mel band, then takes the max.
-        Both are monotone per channel (rounding too), so taking the max first gives the
-        same values with up to 96x fewer of them through ReLU and batch norm. A channel
-        whose batch-norm scale is negative needs the min instead: :func:`load_musicnn`
-        loads its kernel and bias negated and sets its entry of ``sign`` (a per-channel
-        scale) to -1, as ``relu(min z) == relu(-max(-z))``.
+        The original applies ReLU and batch norm to every mel band, then takes the max. Both are
+        monotone per channel (rounding too), so taking the max first gives the same values with up to
+        96x less work. A channel whose batch-norm scale is negative needs the min instead:
+        :func:`load_musicnn` negates its kernel and bias and sets its ``sign`` to -1, as
+        ``relu(min z) == relu(-max(-z))``.
         """
         conv = scoped("conv2d", layers.Conv2D(filters, kernel_size, padding=padding))
         sign = layers.DepthwiseConv1D(1, use_bias=False, trainable=False)
@@ -224,14 +188,8 @@ def load_musicnn(model="MSD_musicnn"):
     Parameters
     ----------
     model : {"MSD_musicnn", "MTT_musicnn"}
-        Weights trained on the Million Song Dataset's 50 most frequent tags (the
-        default; genres among them) or on MagnaTagATune's.
-
-    Returns
-    -------
-    keras.Model
-        :func:`build_musicnn`'s model, every weight loaded. Call it on
-        :func:`musicnn_input`'s windows; :func:`embed` does both.
+        Weights trained on the Million Song Dataset's 50 most frequent tags (genres among them) or on
+        MagnaTagATune's.
 
     Raises
     ------
@@ -243,8 +201,7 @@ def load_musicnn(model="MSD_musicnn"):
     prefix = checkpoint_prefix(model)
     import tensorflow as tf
 
-    # tf.train.load_checkpoint reads a folder as "the latest checkpoint in it" (the
-    # `checkpoint` file, which names the author's machine); the reader takes the prefix.
+    # not tf.train.load_checkpoint: it follows the folder's `checkpoint` file, which names the author's machine
     reader = tf.compat.v1.train.NewCheckpointReader(prefix)
     variables = {  # the trained variables: not the optimiser's (*/Adam*, beta1_power, ...)
         name: reader.get_tensor(name)
@@ -261,13 +218,11 @@ def load_musicnn(model="MSD_musicnn"):
             if kernel.ndim == 4 and len(layer.kernel.shape) == 3:  # (7, C, 1, 64) -> (7, C, 64)
                 kernel = kernel.reshape(kernel.shape[0], kernel.shape[1], kernel.shape[3])
             weights = [kernel, variables[f"{scope}/bias"]]
-        expected = [tuple(w.shape) for w in layer.get_weights()]
-        if [w.shape for w in weights] != expected:
-            shapes = [w.shape for w in weights]
+        shapes, expected = [w.shape for w in weights], [tuple(w.shape) for w in layer.get_weights()]
+        if shapes != expected:
             raise ValueError(f"{model}: {scope} has shapes {shapes}, the network {expected}")
         if scope in signs:
-            # the max over mel comes before batch norm: its negative-scale channels need
-            # the min, taken as the max of the negated convolution
+            # negative-scale channels need the min over mel: the max of the negated convolution
             sign, bn_scope = signs[scope]
             flip = np.where(variables[f"{bn_scope}/gamma"] < 0, -1, 1).astype(np.float32)
             weights = [w * flip for w in weights]
@@ -281,20 +236,9 @@ def load_musicnn(model="MSD_musicnn"):
 
 
 def run_musicnn(network, batch, batch_size=64):
-    """Run a loaded network on windows, in batches; float32 arrays by output name.
+    """Run a loaded network on ``(n_windows, 187, 96)`` windows, ``batch_size`` at a time.
 
-    Parameters
-    ----------
-    network : keras.Model
-        :func:`load_musicnn`'s model.
-    batch : numpy.ndarray, shape (n_windows, 187, 96)
-    batch_size : int
-        Windows per call (bounds memory on long tracks).
-
-    Returns
-    -------
-    dict of str to numpy.ndarray
-        :data:`OUTPUTS`' keys, each ``(n_windows, width)``; empty arrays for no windows.
+    Returns float32 ``(n_windows, width)`` arrays by :data:`OUTPUTS` key; empty ones for no windows.
     """
     if len(batch) == 0:
         return {name: np.zeros((0, width), np.float32) for name, width in OUTPUTS.items()}
@@ -303,24 +247,14 @@ def run_musicnn(network, batch, batch_size=64):
 
 
 def embed(y, sr, model="MSD_musicnn"):
-    """musicnn's per-window embeddings of one track.
-
-    Parameters
-    ----------
-    y : array_like, shape (n_samples,)
-        Mono waveform.
-    sr : int
-        Its sampling rate (resampled to 16 kHz).
-    model : {"MSD_musicnn", "MTT_musicnn"}
+    """musicnn's per-window embeddings of a mono waveform ``y`` at ``sr``.
 
     Returns
     -------
     dict of str to numpy.ndarray, float32
-        One row per non-overlapping 3-s window (:func:`musicnn_input`):
-        ``penultimate`` (n_windows, 200), the embedding; ``max_pool`` and ``mean_pool``
-        (n_windows, 753), the pooled mid-end features; ``taggram`` (n_windows, 50), the
-        tag probabilities (labels in the package's ``configuration``). A track shorter
-        than one window (about 2.98 s) gives ``n_windows == 0``: callers quarantine it
-        as they do other short tracks.
+        One row per window of :func:`musicnn_input`: ``penultimate`` (n_windows, 200), the embedding;
+        ``max_pool`` and ``mean_pool`` (n_windows, 753), the pooled mid-end features; ``taggram``
+        (n_windows, 50), the tag probabilities (labels in the package's ``configuration``). A track
+        shorter than one window gives ``n_windows == 0``: callers quarantine it as other short tracks.
     """
     return run_musicnn(load_musicnn(model), musicnn_input(y, sr))

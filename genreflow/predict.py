@@ -1,20 +1,13 @@
 """Classify new audio with a model folder the workflow trained (``genreflow predict``).
 
-Prediction takes the training path on purpose: each file is decoded and extracted by
-:func:`genreflow.features.extract_shard_file`, merged by
-:func:`genreflow.dataset.merge_shards` into a scratch ``dataset.h5``, read by
-:func:`genreflow.examples.make_source` with the model's own input settings, and voted
-by :func:`genreflow.jobs.vote_tracks`. So a model sees exactly the features it was
-trained on, and a training track gets the probabilities of ``predictions.csv``.
-
-The model's unit decides how a long file is read: audio is cut into excerpts of one
-whole-track length (``N_FRAMES`` frames, 30 s); a whole-track model scores each excerpt,
-a segment model (``_seg``) each window of each excerpt; the file's genre is the mean
-probability over them, the vote of training.
+Prediction takes the training path on purpose (shard extraction, a scratch ``dataset.h5``, the model's input
+settings, :func:`genreflow.jobs.vote_tracks`), so a model sees exactly the features it was trained on and a
+training track gets the probabilities of ``predictions.csv``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,13 +53,8 @@ class TrainedModel:
 
 
 def load_trained(folder, trust=False):
-    """Load a model folder (``results/models/<model>/<input>``) after checking its manifest.
-
-    Raises
-    ------
-    genreflow.provenance.UntrustedModelError
-        See :func:`genreflow.provenance.check_manifest`.
-    """
+    """Load a model folder (``results/models/<model>/<input>``) after checking its manifest with
+    :func:`genreflow.provenance.check_manifest`, which raises ``UntrustedModelError``."""
     folder = Path(folder)
     manifest = check_manifest(folder, trust)
     if manifest["family"] == "classic":
@@ -79,12 +67,9 @@ def load_trained(folder, trust=False):
 
 
 def excerpt_spans(n_samples, min_duration=5.0, sr=SR):
-    """(start, stop) samples of the whole-track excerpts of a track of ``n_samples``.
-
-    A track no longer than one excerpt is one excerpt (as in training); a longer one is
-    cut every :data:`EXCERPT_SAMPLES`, and a last piece shorter than ``min_duration``
-    seconds is left out.
-    """
+    """(start, stop) samples of the whole-track excerpts of a track of ``n_samples``: the whole track when
+    no longer than :data:`EXCERPT_SAMPLES` (as in training), else one excerpt every :data:`EXCERPT_SAMPLES`
+    but a last one shorter than ``min_duration`` seconds."""
     if n_samples <= EXCERPT_SAMPLES:
         return [(0, n_samples)]
     spans = [(s, min(s + EXCERPT_SAMPLES, n_samples)) for s in range(0, n_samples, EXCERPT_SAMPLES)]
@@ -92,25 +77,18 @@ def excerpt_spans(n_samples, min_duration=5.0, sr=SR):
 
 
 def predict_files(trained, paths, min_duration=5.0, progress=None):
-    """Classify audio files.
+    """Classify audio files (any format the extraction decodes, any rate, mono or stereo).
 
-    Parameters
-    ----------
-    trained : TrainedModel
-    paths : sequence of path-like
-        Audio files (any format the extraction decodes, any rate, mono or stereo).
-    min_duration : float
-        Shortest usable file or excerpt, in seconds.
-    progress : callable, optional
-        Wraps the list of files being extracted (e.g. ``tqdm.tqdm``).
+    A whole-track model scores each excerpt (:func:`excerpt_spans`), a segment model (``_seg``) each window
+    of each; a file's genre is their mean probability, the vote of training. ``min_duration`` is the shortest
+    usable file or excerpt, in seconds; ``progress`` wraps the list of files being extracted (``tqdm.tqdm``).
 
     Returns
     -------
     files : pandas.DataFrame
         One row per classified file: ``file``, ``genre``, ``probability``, ``p_<genre>``.
     timeline : pandas.DataFrame
-        One row per excerpt or window: ``file``, ``start``, ``end`` (seconds), ``genre``,
-        ``probability``.
+        One row per excerpt or window: ``file``, ``start``, ``end`` (seconds), ``genre``, ``probability``.
     errors : dict
         ``{file: reason}`` for files that could not be classified.
     """
@@ -133,15 +111,12 @@ def predict_files(trained, paths, min_duration=5.0, progress=None):
             names[f"f{i:06d}"] = str(path)
             shards.append(scratch / f"{i}.h5")
             extract_shard_file(entries, shards[-1], min_duration, embedding=embedding)
-        if not shards:
-            return pd.DataFrame(columns=["file", "genre", "probability"]), pd.DataFrame(), errors
-        rejected = scratch / "rejected.csv"
-        try:
-            merge_shards(shards, scratch / "dataset.h5", scratch / "features.csv", rejected)
-        except ValueError:
-            pass  # every file rejected: the reasons are in rejected.csv
-        for row in pd.read_csv(rejected).itertuples():
-            errors.setdefault(names[row.track.split("/")[0]], row.reason)
+        if shards:  # none: no file gave an excerpt, so nothing is kept
+            rejected = scratch / "rejected.csv"
+            with contextlib.suppress(ValueError):  # every file rejected: the reasons are in rejected.csv
+                merge_shards(shards, scratch / "dataset.h5", scratch / "features.csv", rejected)
+            for row in pd.read_csv(rejected).itertuples():
+                errors.setdefault(names[row.track.split("/")[0]], row.reason)
         kept = sorted(t for t in offsets if names.get(t.split("/")[0]) not in errors)
         if not kept:
             return pd.DataFrame(columns=["file", "genre", "probability"]), pd.DataFrame(), errors
@@ -193,11 +168,8 @@ def top_genres(files, classes, n=3):
 
 
 def predictions_table(manifest_path, paths, min_duration=5.0):
-    """Predictions of ``paths`` as one table: ``file, genre, probability, top_3,
-    p_<genre>..., error`` (``error`` names why a file was not classified).
-
-    ``manifest_path``: the model folder's ``manifest.json`` (the folder is its parent).
-    """
+    """Predictions of ``paths`` by the model whose folder holds ``manifest_path``, as one table: ``file,
+    genre, probability, top_3, p_<genre>..., error`` (``error`` names why a file was not classified)."""
     trained = load_trained(Path(manifest_path).parent)
     files, _, errors = predict_files(trained, paths, min_duration)
     files.insert(3, "top_3", top_genres(files, trained.classes) if len(files) else [])

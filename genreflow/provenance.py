@@ -1,11 +1,5 @@
-"""What made a model: data hashes, settings, versions, commit, device; and its manifest.
-
-Every model folder ``results/models/<model>/<input>/`` holds a ``manifest.json``
-written by the job runner: what prediction needs to compute exactly the features the
-model saw (input, genres, window and analysis settings), the SHA-256 of every model
-file, and the provenance of the run. :func:`check_manifest` refuses a folder whose files
-do not match it, or that an incompatible version of genreflow wrote.
-"""
+"""What made a model (data hashes, settings, versions, commit) and the ``manifest.json`` that vouches for
+its folder: :func:`check_manifest` refuses files that do not match it, or an incompatible genreflow's."""
 
 from __future__ import annotations
 
@@ -45,38 +39,24 @@ def git_state(folder):
 
 
 def run_provenance(inputs, settings=None):
-    """Provenance of one job: SHA-256 of its input files, its settings, versions, commit.
-
-    Parameters
-    ----------
-    inputs : mapping
-        ``{name: path}`` of the data the job read (``split``, ``table``, ``dataset``).
-    settings : dict, optional
-        The job's configuration (its rule's params).
-    """
+    """Provenance of one job: SHA-256 of its ``inputs`` (``{name: path}``), its ``settings`` (its rule's
+    params), package versions and the git commit."""
     versions = {"genreflow": __version__}
     for name in PACKAGES:
         try:
             versions[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
             pass
-    return {
-        "inputs": {name: {"path": str(path), "sha256": sha256_of(path)} for name, path in inputs.items() if path},
-        "settings": settings or {},
-        "versions": versions,
-        "git": git_state(Path(__file__).resolve().parent),
-    }
+    inputs = {name: {"path": str(path), "sha256": sha256_of(path)} for name, path in inputs.items() if path}
+    git = git_state(Path(__file__).resolve().parent)
+    return {"inputs": inputs, "settings": settings or {}, "versions": versions, "git": git}
 
 
 def write_manifest(outdir, files, card):
     """Write ``manifest.json``: ``card`` plus the SHA-256 of each of ``files`` in ``outdir``."""
     outdir = Path(outdir)
-    manifest = {
-        "format": MANIFEST_FORMAT,
-        "analysis": analysis_settings(),
-        **card,
-        "files": {name: sha256_of(outdir / name) for name in files},
-    }
+    digests = {name: sha256_of(outdir / name) for name in files}
+    manifest = {"format": MANIFEST_FORMAT, "analysis": analysis_settings(), **card, "files": digests}
     (outdir / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str) + "\n")
     return manifest
 
@@ -86,21 +66,15 @@ class UntrustedModelError(ValueError):
 
 
 def check_manifest(model_dir, trust=False):
-    """The manifest of ``model_dir``, after checking its files and version.
+    """The manifest of ``model_dir`` (``results/models/<model>/<input>``), after checking its files and version.
 
-    Parameters
-    ----------
-    model_dir : path-like
-        ``results/models/<model>/<input>``.
-    trust : bool
-        Load files whose hashes differ from the manifest (``--trust``): model files are
-        pickles or Keras archives, which run code when loaded.
+    ``trust`` accepts files whose hashes differ from the manifest (``--trust``): model files are pickles or
+    Keras archives, which run code when loaded.
 
     Raises
     ------
     UntrustedModelError
-        No manifest, a file changed since the job wrote it, or another manifest format
-        or analysis setting than this version's.
+        No manifest, a missing or changed file, or another manifest format or analysis setting than this version's.
     """
     model_dir = Path(model_dir)
     path = model_dir / "manifest.json"
