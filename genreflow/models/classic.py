@@ -1,17 +1,14 @@
 """Classic genre classifiers: the model catalogue, its grids, and the grid search.
 
-Every model is a :class:`~sklearn.pipeline.Pipeline` (``StandardScaler`` then the
-classifier, so CV folds never see test data) tuned by an exhaustive grid search with
-stratified CV on the training tracks only (grouped by track in segment mode) and
-refitted on all of them (:func:`search_model`). Grids come from two presets
-(:data:`PAPER_GRIDS`, the study's as published, and :data:`FAST_GRIDS`, small) or the
-config (:func:`resolve_grid`).
+Every model is a ``StandardScaler`` + classifier :class:`~sklearn.pipeline.Pipeline`,
+grid-searched by stratified CV on the training tracks only (grouped by track in segment
+mode) and refitted on all of them (:func:`search_model`). Grids: :data:`PAPER_GRIDS` (the
+study's), :data:`FAST_GRIDS` or the config (:func:`resolve_grid`).
 
-An ensemble with ``n`` trees or boosting stages is exactly the first ``n`` stages of one
-with more (same seed sequence), so :class:`StagedGridSearchCV` fits each setting of the
-*other* parameters once, with the largest ``n``, and scores every ``n`` through public API:
-the same candidates, CV scores and choice as ``GridSearchCV`` (``tests/test_classic.py``)
-with up to 26x fewer fits.
+An ensemble with ``n`` trees or stages is the first ``n`` stages of one with more, so
+:class:`StagedGridSearchCV` fits each setting of the *other* parameters once, with the
+largest ``n``, and scores every ``n`` through public API: the same scores and choice as
+``GridSearchCV`` (``tests/test_classic.py``) with up to 26x fewer fits.
 """
 
 from __future__ import annotations
@@ -92,17 +89,8 @@ PRESET_GRIDS = {"fast": FAST_GRIDS, "paper": PAPER_GRIDS}
 
 
 def make_estimator(model, seed=0, n_jobs=1):
-    """The unfitted classifier of ``model`` with the study's fixed settings.
-
-    Parameters
-    ----------
-    model : str
-        One of :data:`MODELS`.
-    seed : int
-        ``random_state`` of every randomised part.
-    n_jobs : int
-        Threads of the models that have them (forests, k-NN).
-    """
+    """The unfitted classifier of ``model`` (one of :data:`MODELS`) with the study's
+    fixed settings; ``n_jobs``: threads of the models that have them."""
     if model == "knn":
         return KNeighborsClassifier(n_jobs=n_jobs)
     if model == "logreg":
@@ -208,26 +196,13 @@ def staged_param(estimator):
 
 
 def staged_predictions(fitted, X, stages):
-    """Predictions of a fitted ensemble cut to each stage count in ``stages``.
+    """``{n: predictions}`` of a fitted ensemble (or pipeline) cut to each of ``stages``.
 
     A forest cut to its first ``n`` trees, or a boosting model read after ``n`` stages,
-    predicts exactly what the same model fitted with ``n`` stages predicts (stages draw
-    their seeds in sequence; later stages never change earlier ones). A boosting model
-    that stopped early (AdaBoost after a perfect stage) predicts its last stage for every
+    predicts what the same model fitted with ``n`` stages predicts (stages draw their
+    seeds in sequence; later stages never change earlier ones). A boosting model that
+    stopped early (AdaBoost after a perfect stage) predicts its last stage for every
     larger count, as a fit with that count would.
-
-    Parameters
-    ----------
-    fitted : estimator or Pipeline
-        Fitted with at least ``max(stages)`` stages.
-    X : array-like
-        Samples to predict (raw: the pipeline's transforms are applied).
-    stages : iterable of int
-
-    Returns
-    -------
-    dict
-        ``{n: predictions}``.
     """
     final, _ = _final_step(fitted)
     if isinstance(fitted, Pipeline):
@@ -251,20 +226,17 @@ def staged_predictions(fitted, X, stages):
 class StagedGridSearchCV:
     """Exhaustive grid search over an ensemble that fits each stage count from one fit.
 
-    Scores, ranks, tie-breaking and the chosen parameters are those of
-    ``GridSearchCV(estimator, param_grid, cv=cv, error_score="raise")`` (accuracy); only
-    the work differs: per CV split, one fit per setting of the other parameters, with
-    the largest stage count (see :func:`staged_predictions`). For AdaBoost, a fit whose
-    first stage is already perfect (a random forest on its own training data usually
-    is) stops there, so its learning rate never enters: that fit serves every learning
-    rate of the setting.
+    Scores, ranks, ties and choice are those of ``GridSearchCV(estimator, param_grid,
+    cv=cv, error_score="raise")`` (accuracy); per CV split it fits each setting of the
+    other parameters once, with the largest stage count (:func:`staged_predictions`).
+    An AdaBoost fit whose first stage is perfect (a forest on its own training data
+    usually is) stops there before its learning rate enters: it serves every rate.
 
     Parameters
     ----------
     estimator : estimator or Pipeline
         Its final step is one of :data:`STAGED_PARAMS`.
     param_grid : dict or list of dict
-        As for ``GridSearchCV``.
     cv : cross-validation splitter
     n_jobs : int
         Parallel (setting x split) tasks.
@@ -371,7 +343,6 @@ def search_model(model, grid, X, y, groups=None, cv_folds=5, seed=0, n_jobs=1):
     Parameters
     ----------
     model : str
-        One of :data:`MODELS`.
     grid : dict
         ``{parameter: [values]}`` (:func:`resolve_grid`).
     X, y : array-like
