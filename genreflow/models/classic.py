@@ -267,9 +267,8 @@ class StagedGridSearchCV:
         shared = prefix + "learning_rate" if isinstance(final, AdaBoostClassifier) else None
         candidates = list(ParameterGrid(self.param_grid))
         splits = list(self.cv.split(X, y, groups))
-        # one task a batch: joblib's automatic batching grows batches while the first
-        # (shallow, quick) settings run, then hands one worker a batch of the slowest
-        # settings and the other core idles at the end (rf paper grid: 1.4 of 2 cores busy)
+        # one task a batch: a task takes seconds, so batching saves nothing, and batches
+        # grown on quick settings could leave one worker the slowest ones at the end
         tasks = Parallel(n_jobs=self.n_jobs, batch_size=1)(
             delayed(_score_plan)(self.estimator, X, y, train, test, base, plan, staged, shared)
             for base, plan in _fit_plans(candidates, staged, shared)
