@@ -70,9 +70,13 @@ def generate_track(genre, index, duration=30.0, seed=0, sr=SR):
             break
         root = key + progression[bar % len(progression)]
         if style["drums"]:
-            for pattern, drum, gain in zip(DRUM_PATTERNS[style["drums"]], (_kick, _snare, _hat), (1.0, 0.7, 0.3)):
-                if pattern[pos] == "x":
-                    _add(out, start, drum(rng, sr) * levels["drums"] * gain)
+            kick, snare, hat = DRUM_PATTERNS[style["drums"]]
+            if kick[pos] == "x":
+                _add(out, start, _kick(sr) * levels["drums"])
+            if snare[pos] == "x":
+                _add(out, start, _snare(rng, sr) * levels["drums"] * 0.7)
+            if hat[pos] == "x":
+                _add(out, start, _hat(rng, sr) * levels["drums"] * 0.3)
         _add_bass(out, start, style["bass"], root, pos, step, levels["bass"], rng, sr)
         chord_on = pos in (2, 6, 10, 14) if style["offbeat"] else pos == 0
         if chord_on:
@@ -125,7 +129,7 @@ def _tone(freq, seconds, timbre, sr):
     return (2 * ((phase / (2 * np.pi)) % 1.0) - 1) * _envelope(n, sr)  # saw
 
 
-def _kick(rng, sr):
+def _kick(sr):
     n = int(0.18 * sr)
     t = np.arange(n) / sr
     freq = 50 + 100 * np.exp(-t / 0.03)
