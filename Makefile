@@ -16,30 +16,46 @@ else
 TENSORFLOW := cpu
 endif
 
-.PHONY: run test venv lint rulegraph clean
+.PHONY: run test venv lock lint rulegraph clean
 
-# requirements.txt pins tensorflow-cpu; the GPU install reads the same file with
-# TensorFlow's CUDA build at the same version in its place. Lines marked `# no-deps`
-# (musicnn: only its weight files are used) are installed after, without dependencies.
-# Last, librosa's cached functions are compiled once (genreflow/devices.py), so
-# parallel jobs start warm.
-$(BIN)/.installed-$(TENSORFLOW): requirements.txt pyproject.toml
+# requirements.txt pins what genreflow asks for, requirements.lock every package of the
+# install (see `make lock`); all installs take the lock as constraints. The GPU install
+# reads requirements.txt with TensorFlow's CUDA build at the same version in place of
+# tensorflow-cpu. Lines marked `# no-deps` (musicnn: only its weight files are used) are
+# installed without dependencies. librosa's cached functions are compiled once
+# (genreflow/devices.py), so that parallel jobs start warm: that needs only librosa's
+# stack, so it compiles on one core while pip installs the rest (TensorFlow, Snakemake)
+# on the other; the lock keeps the two installs from resolving different versions.
+NO_DEPS = $$(sed -n 's/^\([^\# ]*\) *\# no-deps.*/\1/p' requirements.txt)
+
+$(BIN)/.installed-$(TENSORFLOW): requirements.txt requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	rm -f $(BIN)/.installed $(BIN)/.installed-*
 ifeq ($(TENSORFLOW),gpu)
 	sed 's/^tensorflow-cpu==/tensorflow[and-cuda]==/' requirements.txt | grep -v '# no-deps' >$(VENV)/requirements-gpu.txt
 	$(BIN)/python -m pip uninstall --quiet --yes tensorflow-cpu
-	$(BIN)/python -m pip install --quiet -r $(VENV)/requirements-gpu.txt
 else
-	$(BIN)/python -m pip uninstall --quiet --yes tensorflow
 	grep -v '# no-deps' requirements.txt >$(VENV)/requirements-cpu.txt
-	$(BIN)/python -m pip install --quiet -r $(VENV)/requirements-cpu.txt
+	$(BIN)/python -m pip uninstall --quiet --yes tensorflow
 endif
-	$(BIN)/python -m pip install --quiet --no-deps $$(sed -n 's/^\([^# ]*\) *# no-deps.*/\1/p' requirements.txt)
-	$(BIN)/python -m pip install --quiet --no-deps --editable .
-	$(BIN)/python -m genreflow.devices warm-numba-cache
+	$(BIN)/python -m pip install --quiet -c requirements.lock librosa
+	$(BIN)/python -m pip install --quiet -c requirements.lock --no-deps $(NO_DEPS) --editable .
+	$(BIN)/python -m genreflow.devices warm-numba-cache & warm=$$!; \
+	$(BIN)/python -m pip install --quiet -c requirements.lock -r $(VENV)/requirements-$(TENSORFLOW).txt; \
+	installed=$$?; wait $$warm && exit $$installed
 	touch $@
+
+# Rewrite requirements.lock with what requirements.txt resolves to today (after editing
+# requirements.txt), in a scratch venv; then commit both files.
+lock:
+	rm -rf $(VENV)-lock && $(PYTHON) -m venv $(VENV)-lock
+	grep -v '# no-deps' requirements.txt >$(VENV)-lock/requirements.txt
+	$(VENV)-lock/bin/python -m pip install --quiet -r $(VENV)-lock/requirements.txt
+	$(VENV)-lock/bin/python -m pip install --quiet --no-deps $(NO_DEPS)
+	{ sed '/^[^#]/,$$d' requirements.lock; $(VENV)-lock/bin/python -m pip freeze; } >$(VENV)-lock/lock
+	mv $(VENV)-lock/lock requirements.lock
+	rm -rf $(VENV)-lock
 
 venv: $(BIN)/.installed-$(TENSORFLOW)
 

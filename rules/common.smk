@@ -278,6 +278,13 @@ def neural_job_settings(wildcards):
     )
 
 
+def neural_priority(wildcards):
+    """Networks on sequences (MFCC, mel: whole tracks or windows) are the long jobs: they
+    start first, so that short jobs (classic models, networks on vectors) fill the cores
+    at the end of a run instead of one long network training alone."""
+    return 1 if split_input(wildcards.input)[0] in SEQUENCE_INPUTS else 0
+
+
 MODEL_REPORT_FILES = ["metrics.json", "predictions.csv", "confusion.csv"]
 
 

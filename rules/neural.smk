@@ -30,6 +30,7 @@ rule train_neural:
     wildcard_constraints:
         model=one_of(NEURAL_MODELS),
         input=one_of(NEURAL_INPUTS),
+    priority: neural_priority
     conda:
         # neural.install: gpu -> TensorFlow's CUDA build
         "../envs/neural-gpu.yaml"

@@ -1,4 +1,4 @@
-"""The conda environments pin the same versions as requirements.txt."""
+"""The conda environments and requirements.lock pin the same versions as requirements.txt."""
 
 import re
 from pathlib import Path
@@ -38,6 +38,25 @@ def env_pins(env_file):
     env = yaml.safe_load(env_file.read_text())
     pip_section = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict) and "pip" in d)
     return pins(pip_section), pip_section
+
+
+def normalised(name):
+    """A package name as pip compares them (PEP 503): tensorflow_cpu == tensorflow-cpu."""
+    return re.sub(r"[-_.]+", "-", name)
+
+
+def test_lock_pins_each_requirement_at_its_version():
+    """`make venv` installs with requirements.lock as constraints: a requirement the lock
+    pins at another version (or lacks) means the lock is stale (`make lock` rewrites it)."""
+    lock = {normalised(name): version
+            for name, version in pins((ROOT / "requirements.lock").read_text().splitlines()).items()}
+    assert len(lock) > len(REQUIREMENTS)  # the dependencies too, not only what genreflow asks for
+    for name, version in REQUIREMENTS.items():
+        assert lock.get(normalised(name)) == version, (
+            f"requirements.txt pins {name}=={version}, requirements.lock has {lock.get(normalised(name))}: "
+            "run `make lock` and commit requirements.lock"
+        )
+    assert "genreflow" not in lock
 
 
 def test_there_are_env_files_for_each_rule_family():
