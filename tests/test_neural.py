@@ -171,6 +171,7 @@ def test_saved_model_scales_its_own_inputs_and_predicts(tiny, tmp_path):
     run_network_job(settings, tiny["split"], tmp_path, tiny["dataset"], tiny["table"])
     model = keras.models.load_model(tmp_path / "model.keras")
     assert model.get_layer("scaler") is not None
+    assert getattr(model, "optimizer", None) is None  # for prediction: no training state in the file
     source = make_source(settings, tiny["dataset"])
     split = pd.read_csv(tiny["split"])
     test = split.loc[split["part"] == "test", "track"].tolist()
