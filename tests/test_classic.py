@@ -245,6 +245,19 @@ def test_segment_mode_trains_on_windows_and_votes_per_track(tmp_path):
         assert predictions.loc[track, "predicted"] == pipeline.classes_[expected.argmax()]
 
 
+@pytest.mark.parametrize("per_track", [1, 10])  # tracks, or 10 windows a track (groups)
+def test_more_cv_folds_than_tracks_of_any_genre_names_the_setting(per_track):
+    rng = np.random.default_rng(0)
+    track_labels = np.array(GENRES * 4)  # 4 tracks a genre
+    y = np.repeat(track_labels, per_track)
+    X = rng.normal(size=(len(y), 3))
+    groups = np.repeat(np.arange(len(track_labels)), per_track) if per_track > 1 else None
+    with pytest.raises(ValueError, match=r"classic.cv_folds is 5, .*at most 4.*set classic.cv_folds to 4 or less"):
+        search_model("knn", {"n_neighbors": [1]}, X, y, groups=groups, cv_folds=5)
+    _, search = search_model("knn", {"n_neighbors": [1]}, X, y, groups=groups, cv_folds=4)
+    assert len(search.cv_results_["mean_test_score"]) == 1
+
+
 def test_segment_cv_keeps_each_tracks_windows_in_one_fold():
     """Windows of one track are near copies; genres are random per track. A CV that
     split tracks would let 1-NN find a window's twin and score ~100%."""

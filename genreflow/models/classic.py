@@ -362,6 +362,12 @@ def search_model(model, grid, X, y, groups=None, cv_folds=5, seed=0, n_jobs=1):
     search : GridSearchCV or StagedGridSearchCV
         The search (``best_params_``, ``best_score_``, ``cv_results_``).
     """
+    labels = np.asarray(y)
+    tracks = np.asarray(groups) if groups is not None else np.arange(len(labels))
+    most = max(len(np.unique(tracks[labels == label])) for label in np.unique(labels))
+    if most < cv_folds:  # scikit-learn's own message names neither the setting nor the fix
+        raise ValueError(f"classic.cv_folds is {cv_folds}, but no genre has that many training tracks "
+                         f"(at most {most}): set classic.cv_folds to {max(most, 2)} or less, or add tracks")
     cv = make_cv(cv_folds, seed, grouped=groups is not None)
     if model == "knn" and "n_neighbors" in grid:
         grid = _feasible_neighbours(grid, min(len(train) for train, _ in cv.split(X, y, groups)))
