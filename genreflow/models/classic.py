@@ -366,8 +366,9 @@ def search_model(model, grid, X, y, groups=None, cv_folds=5, seed=0, n_jobs=1):
     tracks = np.asarray(groups) if groups is not None else np.arange(len(labels))
     most = max(len(np.unique(tracks[labels == label])) for label in np.unique(labels))
     if most < cv_folds:  # scikit-learn's own message names neither the setting nor the fix
+        fix = f"set classic.cv_folds to {most} or less, or add tracks" if most >= 2 else "add tracks"
         raise ValueError(f"classic.cv_folds is {cv_folds}, but no genre has that many training tracks "
-                         f"(at most {most}): set classic.cv_folds to {max(most, 2)} or less, or add tracks")
+                         f"(at most {most}): {fix}")
     cv = make_cv(cv_folds, seed, grouped=groups is not None)
     if model == "knn" and "n_neighbors" in grid:
         grid = _feasible_neighbours(grid, min(len(train) for train, _ in cv.split(X, y, groups)))
